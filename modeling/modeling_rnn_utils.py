@@ -28,6 +28,16 @@ class RNNModelOutput(BaseModelOutputWithPooling):
     auxiliary_loss: torch.FloatTensor | None = None
 
 
+@dataclass
+class RNNSequenceClassifierOutput(SequenceClassifierOutput):
+    """
+    `SequenceClassifierOutput` plus the encoder's `auxiliary_loss`, already included in `loss` when labels are given;
+    a custom loss (such as a class-weighted one) adds it itself.
+    """
+
+    auxiliary_loss: torch.FloatTensor | None = None
+
+
 class TokenEmbedding(nn.Module):
     """Word embeddings, optionally scaled by a fixed weight per token (TF-IDF), followed by dropout."""
 
@@ -125,7 +135,9 @@ class RNNPreTrainedModel(PreTrainedModel):
         """Copy pretrained word vectors `(vocab_size, embedding_dim)` into the embedding matrix, for good."""
         weight = self.get_input_embeddings().weight
         if tuple(vectors.shape) != tuple(weight.shape):
-            raise ValueError(f"pretrained vectors have shape {tuple(vectors.shape)}, the model expects {tuple(weight.shape)}")
+            raise ValueError(
+                f"pretrained vectors have shape {tuple(vectors.shape)}, the model expects {tuple(weight.shape)}"
+            )
         weight.copy_(vectors)
         weight._is_hf_initialized = True  # later `post_init`/`init_weights` calls leave it alone
 
@@ -157,7 +169,10 @@ class RNNForSequenceClassification(RNNPreTrainedModel):
         # `save_pretrained` writes only this class and its config into `auto_map`; naming the encoder too lets a
         # saved folder load through `AutoModel` with `trust_remote_code=True` as well.
         encoder = self.base_model_class
-        config.auto_map = {**getattr(config, "auto_map", {}), "AutoModel": f"{encoder.__module__.rsplit('.', 1)[-1]}.{encoder.__name__}"}
+        config.auto_map = {
+            **getattr(config, "auto_map", {}),
+            "AutoModel": f"{encoder.__module__.rsplit('.', 1)[-1]}.{encoder.__name__}",
+        }
         self.post_init()
 
     def forward(
@@ -168,7 +183,7 @@ class RNNForSequenceClassification(RNNPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         **kwargs,
-    ) -> SequenceClassifierOutput:
+    ) -> RNNSequenceClassifierOutput:
         r"""
         labels (`torch.Tensor` of shape `(batch_size,)`, or `(batch_size, num_labels)` for multi-label, *optional*):
             Targets for the loss; its kind follows `config.problem_type`.
@@ -181,9 +196,10 @@ class RNNForSequenceClassification(RNNPreTrainedModel):
             loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
             if outputs.auxiliary_loss is not None:
                 loss = loss + outputs.auxiliary_loss
-        return SequenceClassifierOutput(
+        return RNNSequenceClassifierOutput(
             loss=loss,
             logits=logits,
             hidden_states=(outputs.last_hidden_state,) if output_hidden_states else None,
             attentions=outputs.attentions,
+            auxiliary_loss=outputs.auxiliary_loss,
         )

@@ -1,0 +1,41 @@
+# The commands README gives. `make test` and `make demo` set up .venv first (once; again when setup.cfg changes).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+
+# torch for this venv. A CPU build is small and quick to install: where pip's find-links (a local wheelhouse) holds
+# one, it is taken; elsewhere pip's default applies. Set TORCH_SPEC to choose, e.g. TORCH_SPEC='torch==2.5.1'.
+FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+TORCH_SPEC ?= $(or $(lastword $(sort $(wildcard $(addsuffix /torch-*+cpu-*.whl,$(FIND_LINKS))))),torch)
+
+.PHONY: setup demo test quality style clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+# The main job on the bundled data: attention BiLSTM on tweet_sentiment, reports in outputs/demo.
+demo: setup
+	$(BIN)/python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment \
+		--output_dir outputs/demo --overwrite_output_dir
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+quality: setup
+	$(BIN)/ruff check modeling scripts tests
+	$(BIN)/ruff format --check modeling scripts tests
+
+style: setup
+	$(BIN)/ruff check --fix modeling scripts tests
+	$(BIN)/ruff format modeling scripts tests
+
+clean:
+	rm -rf outputs .pytest_cache

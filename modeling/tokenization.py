@@ -1,0 +1,62 @@
+"""Word-level tokenisers for the recurrent models, trained on the training split with the `tokenizers` library.
+
+`tokenizers` does the training, normalisation and splitting in Rust; this module only picks the recipe the
+RNN notebooks used (lower-cased words and punctuation, a minimum frequency, a capped vocabulary, [PAD] and [UNK])
+and wraps the result as a `PreTrainedTokenizerFast`, so `AutoTokenizer.from_pretrained(output_dir)` loads it.
+"""
+
+from collections.abc import Iterable, Iterator
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+PAD_TOKEN = "[PAD]"
+UNK_TOKEN = "[UNK]"
+
+
+def train_word_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int = 30000,
+    min_frequency: int = 2,
+    lowercase: bool = True,
+    model_max_length: int = 512,
+) -> PreTrainedTokenizerFast:
+    """
+    Train a word-level tokeniser on `texts`.
+
+    Args:
+        texts: the training texts (any iterable; a batched iterator over a `datasets.Dataset` works).
+        vocab_size: the most frequent words kept, [PAD] and [UNK] included.
+        min_frequency: words seen fewer times become [UNK].
+        lowercase: lower-case (and NFKC-normalise) before splitting.
+        model_max_length: the default truncation length saved with the tokeniser.
+
+    Returns:
+        A fast tokeniser with `[PAD]` as id 0 and `[UNK]` as id 1, padding on the right.
+    """
+    tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
+    steps = [normalizers.NFKC(), normalizers.Lowercase()] if lowercase else [normalizers.NFKC()]
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    # Words (letters, digits, underscore) and runs of punctuation: `don't!` -> `don ' t !`.
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[PAD_TOKEN, UNK_TOKEN], show_progress=False
+    )
+    tokenizer.train_from_iterator(_as_strings(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=model_max_length,
+        padding_side="right",  # the models pack sequences by length and expect right padding
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def _as_strings(texts: Iterable) -> Iterator[str]:
+    """Yield strings from an iterable of strings or of batches (lists) of strings."""
+    for item in texts:
+        if isinstance(item, str):
+            yield item
+        else:
+            yield from item

@@ -1,0 +1,192 @@
+"""What the `Trainer` lacks for these experiments: fine-tuning strategies, layer-wise learning rates, the optimizer
+comparison, and a class-weighted loss. Everything else (loop, schedule, checkpoints, devices) is the Trainer's.
+"""
+
+import logging
+import re
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PreTrainedModel, Trainer, TrainingArguments
+
+from .errors import UserInputError
+
+logger = logging.getLogger(__name__)
+
+FINETUNE_STRATEGIES = ("full", "freeze", "hybrid", "lora")
+# --optimizer -> (TrainingArguments.optim, optim_args) where the Trainer already builds it; None where it does not.
+OPTIMIZERS = {
+    "adamw": ("adamw_torch", None),
+    "sgd": ("sgd", "momentum=0"),
+    "sgd_momentum": ("sgd", "momentum={momentum}"),
+    "rmsprop": ("rmsprop", None),
+    "adam": None,  # plain Adam (L2 penalty, not decoupled decay) is not among the Trainer's optimizers
+}
+_LAYER_INDEX = re.compile(r"\.layers?\.(\d+)\.")
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def _num_layers(model: nn.Module) -> int:
+    indices = [int(m.group(1)) for name, _ in model.named_parameters() if (m := _LAYER_INDEX.search(name))]
+    return max(indices) + 1 if indices else 0
+
+
+def apply_finetune_strategy(
+    model: PreTrainedModel, strategy: str, unfreeze_top_k: int | None = None, lora_r: int = 8, lora_alpha: int = 16
+) -> nn.Module:
+    """
+    Freeze what `strategy` says and return the model to train.
+
+    - `full`: everything trains.
+    - `freeze`: the pretrained encoder is frozen; only the task head trains.
+    - `hybrid`: embeddings and the lower layers frozen; the top `unfreeze_top_k` layers (default half) and the head
+      train.
+    - `lora`: peft LoRA adapters on the attention projections; the head trains in full. Returns a `PeftModel`.
+    """
+    if strategy not in FINETUNE_STRATEGIES:
+        raise UserInputError(
+            f"unknown fine-tuning strategy {strategy!r}; choose one of: {', '.join(FINETUNE_STRATEGIES)}"
+        )
+    if strategy == "full":
+        return model
+    if strategy == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        head = [name for name, _ in model.named_children() if name != model.base_model_prefix]
+        config = LoraConfig(
+            task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.1, modules_to_save=head
+        )
+        return get_peft_model(model, config)
+
+    num_layers = _num_layers(model.base_model)
+    keep = 0 if strategy == "freeze" else (num_layers // 2 if unfreeze_top_k is None else unfreeze_top_k)
+    if not 0 <= keep <= num_layers:
+        raise UserInputError(f"--unfreeze_top_k must be between 0 and {num_layers} (the encoder's layers), got {keep}")
+    for name, param in model.base_model.named_parameters():
+        match = _LAYER_INDEX.search(f".{name}")
+        trainable_layer = match is not None and int(match.group(1)) >= num_layers - keep
+        # In hybrid mode what follows the layers (a pooler) trains with the top layers.
+        after_layers = strategy == "hybrid" and match is None and "embeddings" not in name
+        param.requires_grad_(trainable_layer or after_layers)
+    return model
+
+
+def layerwise_parameter_groups(
+    model: nn.Module, learning_rate: float, weight_decay: float, decay: float, no_decay: set[str] | None = None
+) -> list[dict]:
+    """
+    Optimizer parameter groups with layer-wise learning rates. The head and the top layer get `learning_rate`;
+    each layer below gets `decay` times the one above; the embeddings get the lowest rate. A recurrent encoder
+    counts as one layer, so its groups are embeddings (`lr * decay`), recurrent layers and head (`lr`). Parameters
+    named in `no_decay` (biases, norms) get no weight decay. Each group carries a `name` for the log.
+    """
+    if not 0 < decay <= 1:
+        raise UserInputError(f"--layerwise_lr_decay must be in (0, 1], got {decay}")
+    num_layers = max(_num_layers(model), 1)
+    groups: dict[tuple[str, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        match = _LAYER_INDEX.search(name)
+        if "embeddings" in name:
+            label, depth = "embeddings", num_layers
+        elif match is not None:
+            label, depth = f"layer {int(match.group(1))}", num_layers - 1 - int(match.group(1))
+        else:
+            label, depth = ("encoder" if name.startswith("encoder.") else "head"), 0
+        decays = no_decay is None or name not in no_decay
+        group = groups.setdefault(
+            (label, decays),
+            {
+                "name": f"{label}{'' if decays else ' (no decay)'}",
+                "params": [],
+                "lr": learning_rate * decay**depth,
+                "weight_decay": weight_decay if decays else 0.0,
+            },
+        )
+        group["params"].append(param)
+    return sorted(groups.values(), key=lambda group: -group["lr"])
+
+
+def resolve_optimizer(name: str, args: TrainingArguments, momentum: float) -> tuple[type, dict]:
+    """The optimizer class and keyword arguments for `--optimizer name`, reusing the Trainer's where it has one."""
+    if name not in OPTIMIZERS:
+        raise UserInputError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    if OPTIMIZERS[name] is None:  # adam
+        return torch.optim.Adam, {
+            "lr": args.learning_rate,
+            "betas": (args.adam_beta1, args.adam_beta2),
+            "eps": args.adam_epsilon,
+        }
+    optim, optim_args = OPTIMIZERS[name]
+    args.optim = optim
+    args.optim_args = optim_args.format(momentum=momentum) if optim_args else None
+    return Trainer.get_optimizer_cls_and_kwargs(args)
+
+
+class TextClassificationTrainer(Trainer):
+    """
+    `Trainer` whose optimizer is built from `layerwise_parameter_groups` with the class `resolve_optimizer` picks.
+    The groups and their learning rates are logged when the optimizer is created.
+    """
+
+    def __init__(
+        self, *args, optimizer_name: str = "adamw", momentum: float = 0.9, layerwise_lr_decay: float = 1.0, **kwargs
+    ):
+        super().__init__(*args, **kwargs)
+        self.optimizer_name = optimizer_name
+        self.momentum = momentum
+        self.layerwise_lr_decay = layerwise_lr_decay
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            model = self.model if model is None else model
+            groups = layerwise_parameter_groups(
+                model,
+                self.args.learning_rate,
+                self.args.weight_decay,
+                self.layerwise_lr_decay,
+                {name for name, _ in model.named_parameters()} - set(self.get_decay_parameter_names(model)),
+            )
+            optimizer_cls, kwargs = resolve_optimizer(self.optimizer_name, self.args, self.momentum)
+            kwargs = {key: value for key, value in kwargs.items() if key not in ("lr", "weight_decay")}
+            self.optimizer = optimizer_cls(groups, **kwargs)
+            logger.info(
+                "optimizer %s with %d parameter groups:\n%s",
+                optimizer_cls.__name__,
+                len(groups),
+                "\n".join(
+                    f"  {g['name']:<24} lr={g['lr']:.3g} weight_decay={g['weight_decay']:g} "
+                    f"params={sum(p.numel() for p in g['params']):,}"
+                    for g in groups
+                ),
+            )
+        return self.optimizer
+
+
+def class_weighted_loss(labels: list[int], num_labels: int) -> tuple[Callable, list[float]]:
+    """
+    A `compute_loss_func` for the Trainer: cross-entropy weighted by inverse class frequency (scikit-learn's
+    "balanced" weights), plus any auxiliary loss the model returns. Also returns the weights, for the log.
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
+    weights = np.ones(num_labels)
+    weights[present] = compute_class_weight("balanced", classes=present, y=np.asarray(labels))
+    weight_tensor = torch.tensor(weights, dtype=torch.float32)
+
+    def loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | None = None) -> torch.Tensor:
+        logits = outputs["logits"]
+        value = nn.functional.cross_entropy(logits, labels, weight=weight_tensor.to(logits.device))
+        auxiliary = outputs.get("auxiliary_loss")
+        return value if auxiliary is None else value + auxiliary
+
+    return loss, weights.tolist()

@@ -1,0 +1,368 @@
+#!/usr/bin/env python
+"""Train any model type of this project on any dataset config with the transformers Trainer.
+
+    python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment --output_dir outputs/attn
+    accelerate launch scripts/train.py --model_type attn_bilstm --dataset 20newsgroups
+    python scripts/train.py --model_type distilbert --model_name_or_path DIR --finetune_strategy hybrid ...
+
+Every TrainingArguments flag works too (`--help` lists them all); a JSON file of arguments can replace the flags.
+The run leaves in --output_dir the best model (by --metric_for_best_model, macro-F1 unless told otherwise) with its
+tokenizer and config, `all_results.json`, the test predictions and the reports described in README.md.
+"""
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import transformers
+from datasets import Dataset
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    HfArgumentParser,
+    PreTrainedTokenizerBase,
+    TrainingArguments,
+    set_seed,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from modeling.data import available_datasets, load_data_config, load_splits, tokenize_splits  # noqa: E402
+from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
+from modeling.metrics import build_compute_metrics  # noqa: E402
+from modeling.registry import MODEL_SPECS, get_model_spec  # noqa: E402
+from modeling.reporting import write_run_reports  # noqa: E402
+from modeling.tokenization import train_word_tokenizer  # noqa: E402
+from modeling.training import (  # noqa: E402
+    FINETUNE_STRATEGIES,
+    OPTIMIZERS,
+    TextClassificationTrainer,
+    apply_finetune_strategy,
+    class_weighted_loss,
+    count_parameters,
+)
+from modeling.word_vectors import read_glove_vectors, tfidf_token_weights  # noqa: E402
+
+logger = logging.getLogger("train")
+
+
+@dataclass
+class ModelArguments:
+    """Which model to build and how to fine-tune it."""
+
+    model_type: str = field(metadata={"help": f"The architecture: one of {', '.join(MODEL_SPECS)}."})
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Pretrained checkpoint (hub id or local folder) for the transformer types; defaults to "
+            "distilbert-base-uncased / bert-base-uncased."
+        },
+    )
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "A pretrained tokenizer (hub id or folder) for the recurrent types instead of the word-level "
+            "one trained on the training split."
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "Recurrent types: comma-separated config settings, e.g. 'hidden_size=256,num_layers=1'."},
+    )
+    vocab_size: int = field(default=30000, metadata={"help": "Word-level tokenizer: the largest vocabulary kept."})
+    min_frequency: int = field(default=2, metadata={"help": "Word-level tokenizer: rarer words become [UNK]."})
+    glove_path: str | None = field(
+        default=None, metadata={"help": "Recurrent types: initialise the embeddings from a GloVe-format text file."}
+    )
+    freeze_embeddings: bool = field(default=False, metadata={"help": "Recurrent types: do not train the embeddings."})
+    tfidf_weighting: bool = field(
+        default=False,
+        metadata={"help": "Recurrent types: scale each token's embedding by its IDF weight from the training split."},
+    )
+    finetune_strategy: str = field(
+        default="full",
+        metadata={"help": "Transformer types: what trains.", "choices": list(FINETUNE_STRATEGIES)},
+    )
+    unfreeze_top_k: int | None = field(
+        default=None, metadata={"help": "With --finetune_strategy hybrid: top layers that train (default: half)."}
+    )
+    lora_r: int = field(default=8, metadata={"help": "With --finetune_strategy lora: the adapters' rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "With --finetune_strategy lora: the adapters' scaling."})
+    merge_lora: bool = field(
+        default=False, metadata={"help": "With --finetune_strategy lora: also save a plain merged model in merged/."}
+    )
+    layerwise_lr_decay: float = field(
+        default=1.0,
+        metadata={
+            "help": "In (0, 1]: the head and top layer get --learning_rate, each layer below this factor times the "
+            "one above, the embeddings the lowest. 1 means one rate for all."
+        },
+    )
+    optimizer: str = field(default="adamw", metadata={"help": "The optimizer.", "choices": list(OPTIMIZERS)})
+    momentum: float = field(default=0.9, metadata={"help": "Momentum of --optimizer sgd_momentum."})
+    class_weights: str | None = field(
+        default=None,
+        metadata={"help": "'balanced': weight the loss by inverse class frequency.", "choices": ["balanced"]},
+    )
+
+
+@dataclass
+class DataArguments:
+    """Which data to train on."""
+
+    dataset: str = field(
+        default="tweet_sentiment",
+        metadata={"help": f"A data config name ({', '.join(available_datasets())}) or the path of a YAML config."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Read {train,validation,test}.{jsonl,jsonl.gz,csv,parquet} (or the config's files) here."},
+    )
+    max_length: int | None = field(
+        default=None, metadata={"help": "Truncate texts to this many tokens (default: the data config's)."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation rows."})
+    max_test_samples: int | None = field(default=None, metadata={"help": "Use only the first N test rows."})
+    pad_to_multiple_of: int | None = field(
+        default=8, metadata={"help": "Pad each batch to a multiple of this (tensor-core friendly); 0 or None: off."}
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after this many evaluations without improvement."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
+    )
+
+
+# TrainingArguments defaults that suit classification experiments; model-type defaults come from the registry.
+RUN_DEFAULTS = {
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "logging_strategy": "steps",
+    "logging_steps": 0.02,
+    "load_best_model_at_end": True,
+    "metric_for_best_model": "f1_macro",
+    "save_total_limit": 1,
+    "train_sampling_strategy": "group_by_length",
+    "report_to": "none",
+}
+
+
+def parse_args() -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=__doc__)
+    if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
+        return parser.parse_json_file(os.path.abspath(sys.argv[1]))
+    # Defaults depend on the model type and dataset: read those two first, then parse everything.
+    known, _ = parser.parse_known_args()
+    if known.model_type is not None:
+        defaults = {**RUN_DEFAULTS, **get_model_spec(known.model_type).training_defaults}
+        dataset_name = Path(known.dataset).stem
+        defaults["output_dir"] = f"outputs/{known.model_type}-{dataset_name}"
+        parser.set_defaults(**defaults)
+    return parser.parse_args_into_dataclasses()
+
+
+def check_output_dir(training_args: TrainingArguments, data_args: DataArguments) -> None:
+    """Refuse to write into a non-empty output_dir unless told to overwrite or resume."""
+    output_dir = Path(training_args.output_dir)
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not (data_args.overwrite_output_dir or training_args.resume_from_checkpoint):
+            raise UserInputError(
+                f"output directory {output_dir} is not empty; pass --overwrite_output_dir to replace its results, "
+                "--resume_from_checkpoint last to continue its run, or choose another --output_dir"
+            )
+
+
+def build_tokenizer(
+    model_args: ModelArguments,
+    checkpoint: str | None,
+    train: Dataset,
+    max_length: int,
+    training_args: TrainingArguments,
+) -> PreTrainedTokenizerBase:
+    """The pretrained tokenizer, or a word-level one trained on the training texts by the main process alone."""
+    name = model_args.tokenizer_name or checkpoint
+    if name is not None:
+        return AutoTokenizer.from_pretrained(name)
+    output_dir = training_args.output_dir
+    if training_args.local_process_index != 0:
+        return AutoTokenizer.from_pretrained(output_dir)  # inside main_process_first: the main process saved it
+    tokenizer = train_word_tokenizer(
+        (batch["text"] for batch in train.iter(batch_size=1000)),
+        vocab_size=model_args.vocab_size,
+        min_frequency=model_args.min_frequency,
+        model_max_length=max_length,
+    )
+    tokenizer.save_pretrained(output_dir)
+    return tokenizer
+
+
+def build_model(model_args: ModelArguments, checkpoint: str | None, tokenizer, label_names: list[str]):
+    spec = get_model_spec(model_args.model_type)
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
+    if spec.is_pretrained:
+        return AutoModelForSequenceClassification.from_pretrained(checkpoint, **labels)
+    if model_args.finetune_strategy != "full":
+        raise UserInputError(
+            f"--finetune_strategy {model_args.finetune_strategy} needs a pretrained transformer; "
+            f"{model_args.model_type} trains from scratch (use --freeze_embeddings to keep GloVe vectors fixed)"
+        )
+    overrides = parse_config_overrides(model_args.config_overrides, spec.config_class)
+    config = spec.config_class(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        use_token_weights=model_args.tfidf_weighting,
+        freeze_embeddings=model_args.freeze_embeddings,
+        **labels,
+        **overrides,
+    )
+    return AutoModelForSequenceClassification.from_config(config)
+
+
+def parse_config_overrides(text: str | None, config_class) -> dict:
+    """'hidden_size=256,kernel_sizes=[3,5]' -> {'hidden_size': 256, 'kernel_sizes': [3, 5]} (values read as JSON)."""
+    if not text:
+        return {}
+    known = config_class().to_dict()
+    overrides = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in known:
+            raise UserInputError(
+                f"--config_overrides: {item!r} is not key=value with a key of {config_class.__name__}"
+            )
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+@cli_entry_point
+def main() -> None:
+    model_args, data_args, training_args = parse_args()
+    spec = get_model_spec(model_args.model_type)
+    check_output_dir(training_args, data_args)
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%H:%M:%S",
+        level=logging.INFO if training_args.should_log else logging.WARNING,
+    )
+    transformers.utils.logging.set_verbosity(logging.INFO if training_args.should_log else logging.WARNING)
+    for name in ("train", "modeling"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    set_seed(training_args.seed)
+
+    data_config = load_data_config(data_args.dataset)
+    max_length = data_args.max_length or data_config.max_length
+    if max_length <= 0:
+        raise UserInputError(f"--max_length must be positive, got {max_length}")
+    checkpoint = model_args.model_name_or_path or spec.default_checkpoint
+    Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
+
+    # 1. Data: read, label and split once; tokenise once (the other processes wait, then read the cache).
+    with training_args.main_process_first(desc="loading the dataset"):
+        raw = load_splits(data_config, data_args.data_dir, seed=training_args.seed)
+    for split, limit in (
+        ("train", data_args.max_train_samples),
+        ("validation", data_args.max_eval_samples),
+        ("test", data_args.max_test_samples),
+    ):
+        if limit is not None:
+            raw[split] = raw[split].select(range(min(limit, len(raw[split]))))
+    label_names = raw["train"].features["label"].names
+    logger.info("dataset %s: %s rows, labels %s", data_config.name, {k: len(v) for k, v in raw.items()}, label_names)
+
+    with training_args.main_process_first(desc="tokenizer and tokenisation"):
+        tokenizer = build_tokenizer(
+            model_args, checkpoint if spec.is_pretrained else None, raw["train"], max_length, training_args
+        )
+        tokenized = tokenize_splits(raw, tokenizer, max_length)
+
+    # 2. Model.
+    model = build_model(model_args, checkpoint, tokenizer, label_names)
+    if model_args.glove_path:
+        vectors, found = read_glove_vectors(
+            model_args.glove_path, tokenizer.get_vocab(), model.get_input_embeddings().weight
+        )
+        model.load_pretrained_embeddings(vectors)
+        logger.info("GloVe: %d of %d vocabulary words found in %s", found, len(tokenizer), model_args.glove_path)
+    if model_args.tfidf_weighting:
+        model.set_token_weights(tfidf_token_weights(tokenized["train"]["input_ids"], model.config.vocab_size))
+    if spec.is_pretrained:
+        model = apply_finetune_strategy(
+            model, model_args.finetune_strategy, model_args.unfreeze_top_k, model_args.lora_r, model_args.lora_alpha
+        )
+    trainable_params, total_params = count_parameters(model)
+    logger.info("parameters: %s trainable of %s", f"{trainable_params:,}", f"{total_params:,}")
+
+    # 3. Trainer.
+    compute_loss_func = None
+    if model_args.class_weights == "balanced":
+        compute_loss_func, weights = class_weighted_loss(tokenized["train"]["label"], len(label_names))
+        logger.info("class weights: %s", dict(zip(label_names, [round(w, 3) for w in weights])))
+    callbacks = []
+    if data_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
+    trainer = TextClassificationTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=data_args.pad_to_multiple_of or None),
+        compute_metrics=build_compute_metrics(len(label_names)),
+        compute_loss_func=compute_loss_func,
+        callbacks=callbacks,
+        optimizer_name=model_args.optimizer,
+        momentum=model_args.momentum,
+        layerwise_lr_decay=model_args.layerwise_lr_decay,
+    )
+
+    # 4. Train, keep the best checkpoint, evaluate on validation and test.
+    resume = training_args.resume_from_checkpoint
+    resume = True if resume in ("last", "true", "True") else resume
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()
+    metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+
+    eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+    trainer.log_metrics("eval", eval_metrics)
+    trainer.save_metrics("eval", eval_metrics)
+
+    test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+    trainer.log_metrics("test", test_output.metrics)
+    trainer.save_metrics("test", test_output.metrics)
+
+    if trainer.is_world_process_zero():
+        if model_args.finetune_strategy == "lora" and model_args.merge_lora:
+            merged = trainer.model.merge_and_unload()
+            merged.save_pretrained(Path(training_args.output_dir) / "merged")
+            tokenizer.save_pretrained(Path(training_args.output_dir) / "merged")
+        write_run_reports(
+            training_args.output_dir,
+            label_names=label_names,
+            texts=raw["test"]["text"],
+            labels=test_output.label_ids,
+            logits=test_output.predictions,
+            log_history=trainer.state.log_history,
+        )
+    logger.info("results in %s", training_args.output_dir)
+
+
+if __name__ == "__main__":
+    main()

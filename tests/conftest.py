@@ -1,0 +1,77 @@
+"""Shared test helpers: offline settings, tiny datasets, and running the scripts in-process."""
+
+import gzip
+import importlib.util
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("DISABLE_TQDM", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+MINILM = REPO.parent / "shared" / "models" / "minilm-l6-h384-uncased"
+# Settings that make any recurrent model tiny enough to train in a second.
+TINY_RNN_OVERRIDES = "embedding_dim=16,hidden_size=8,attention_dim=8"
+
+
+def load_script(name: str):
+    """Import scripts/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def run_script(monkeypatch):
+    """Run a script's `main()` in this process with the given command-line arguments."""
+
+    def run(name: str, *args: str):
+        module = load_script(name)
+        monkeypatch.setattr(sys, "argv", [f"{name}.py", *map(str, args)])
+        return module.main()
+
+    return run
+
+
+def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+
+
+def toy_rows(n: int, seed: int) -> list[dict]:
+    """Three classes, each with its own words, so a model can learn them quickly."""
+    rng = random.Random(seed)
+    words = {
+        "negative": ["bad", "awful", "terrible", "hate", "worst"],
+        "neutral": ["table", "chair", "today", "report", "meeting"],
+        "positive": ["good", "great", "love", "wonderful", "best"],
+    }
+    filler = ["the", "a", "and", "it", "was", "this", "really", "so"]
+    rows = []
+    for i in range(n):
+        label = list(words)[i % 3]
+        tokens = rng.choices(words[label], k=rng.randint(1, 3)) + rng.choices(filler, k=rng.randint(1, 8))
+        rng.shuffle(tokens)
+        rows.append({"text": " ".join(tokens), "label": label})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def toy_data_dir(tmp_path_factory) -> Path:
+    """A folder with train/validation/test.jsonl.gz of a small, learnable three-class problem."""
+    folder = tmp_path_factory.mktemp("toy_data")
+    for split, n, seed in (("train", 240, 0), ("validation", 60, 1), ("test", 60, 2)):
+        write_jsonl_gz(folder / f"{split}.jsonl.gz", toy_rows(n, seed))
+    return folder

@@ -1,0 +1,248 @@
+"""The recurrent architectures as transformers models: one shared set of checks, run on every architecture."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from conftest import REPO
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+import modeling
+
+ARCHITECTURES = modeling.RNN_ARCHITECTURES
+IDS = [config.model_type for config, _, _ in ARCHITECTURES]
+
+
+class RNNModelTester:
+    """A tiny configuration and inputs in the manner of transformers' <Model>ModelTester."""
+
+    batch_size, seq_length, vocab_size, num_labels = 13, 7, 99, 3
+
+    def __init__(self, config_class, **overrides):
+        settings = dict(vocab_size=self.vocab_size, embedding_dim=16, hidden_size=8, num_labels=self.num_labels)
+        if "attention_dim" in config_class().to_dict():
+            settings["attention_dim"] = 8
+        self.config = config_class(**{**settings, **overrides})
+
+    def inputs(self, seed: int = 0) -> dict:
+        generator = torch.Generator().manual_seed(seed)
+        input_ids = torch.randint(1, self.vocab_size, (self.batch_size, self.seq_length), generator=generator)
+        lengths = torch.randint(1, self.seq_length + 1, (self.batch_size,), generator=generator)
+        attention_mask = (torch.arange(self.seq_length)[None, :] < lengths[:, None]).long()
+        input_ids = input_ids.masked_fill(attention_mask == 0, self.config.pad_token_id)
+        labels = torch.randint(0, self.num_labels, (self.batch_size,), generator=generator)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+@pytest.fixture(params=ARCHITECTURES, ids=IDS)
+def architecture(request):
+    return request.param
+
+
+def test_config_registered_with_auto_classes(architecture):
+    config_class, encoder_class, classifier_class = architecture
+    config = AutoConfig.for_model(config_class.model_type, num_labels=2)
+    assert isinstance(config, config_class)
+    assert type(AutoModel.from_config(config)) is encoder_class
+    assert type(AutoModelForSequenceClassification.from_config(config)) is classifier_class
+
+
+def test_forward_shapes_loss_and_backward(architecture):
+    config_class, _, classifier_class = architecture
+    tester = RNNModelTester(config_class)
+    model = classifier_class(tester.config)
+    inputs = tester.inputs()
+    outputs = model(**inputs)
+    assert outputs.logits.shape == (tester.batch_size, tester.num_labels)
+    assert outputs.loss.ndim == 0 and torch.isfinite(outputs.loss)
+    outputs.loss.backward()
+    for name, param in model.named_parameters():
+        if param.requires_grad and "decoder" not in name and "reconstruction" not in name:
+            assert param.grad is not None, name
+    no_labels = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    assert no_labels.loss is None
+
+
+@pytest.mark.parametrize(
+    "problem_type, make_labels",
+    [
+        ("single_label_classification", lambda n, k: torch.randint(0, k, (n,))),
+        ("multi_label_classification", lambda n, k: torch.randint(0, 2, (n, k)).float()),
+        ("regression", lambda n, k: torch.randn(n, k)),
+    ],
+)
+def test_loss_follows_problem_type(architecture, problem_type, make_labels):
+    config_class, _, classifier_class = architecture
+    tester = RNNModelTester(config_class, problem_type=problem_type)
+    model = classifier_class(tester.config).eval()
+    inputs = tester.inputs()
+    labels = make_labels(tester.batch_size, tester.num_labels)
+    logits = model(inputs["input_ids"], inputs["attention_mask"]).logits
+    loss = model(inputs["input_ids"], inputs["attention_mask"], labels=labels).loss
+    expected = {
+        "single_label_classification": lambda: torch.nn.functional.cross_entropy(logits, labels),
+        "multi_label_classification": lambda: torch.nn.functional.binary_cross_entropy_with_logits(logits, labels),
+        "regression": lambda: torch.nn.functional.mse_loss(logits, labels),
+    }[problem_type]()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_padding_never_changes_a_prediction(architecture):
+    config_class, _, classifier_class = architecture
+    tester = RNNModelTester(config_class)
+    model = classifier_class(tester.config).eval()
+    inputs = tester.inputs()
+    batched = model(inputs["input_ids"], inputs["attention_mask"]).logits
+    # Each text alone, without padding, and with far more padding than the batch had.
+    for i in range(tester.batch_size):
+        length = int(inputs["attention_mask"][i].sum())
+        alone = model(inputs["input_ids"][i : i + 1, :length]).logits
+        padded_ids = torch.cat([inputs["input_ids"][i : i + 1, :length], torch.zeros(1, 20, dtype=torch.long)], 1)
+        padded_mask = (padded_ids != 0).long()
+        padded = model(padded_ids, padded_mask).logits
+        torch.testing.assert_close(alone, batched[i : i + 1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(padded, batched[i : i + 1], atol=1e-5, rtol=1e-5)
+
+
+def test_save_and_load_round_trip(architecture, tmp_path):
+    config_class, encoder_class, classifier_class = architecture
+    tester = RNNModelTester(config_class)
+    model = classifier_class(tester.config).eval()
+    inputs = tester.inputs()
+    model.save_pretrained(tmp_path)
+
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert type(loaded) is classifier_class
+    torch.testing.assert_close(
+        loaded(inputs["input_ids"], inputs["attention_mask"]).logits,
+        model(inputs["input_ids"], inputs["attention_mask"]).logits,
+    )
+    encoder = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(encoder) is encoder_class
+    torch.testing.assert_close(
+        encoder(inputs["input_ids"], inputs["attention_mask"]).pooler_output,
+        model.encoder(inputs["input_ids"], inputs["attention_mask"]).pooler_output,
+    )
+
+
+LOAD_WITHOUT_PACKAGE = textwrap.dedent(
+    """
+    import importlib.util, json, sys
+    repo, folder = sys.argv[1], sys.argv[2]
+    sys.path = [p for p in sys.path if p not in ("", repo)]
+    sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    assert importlib.util.find_spec("modeling") is None, "the package is still importable"
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+    ids = torch.tensor(json.loads(sys.argv[3]))
+    classifier = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    encoder = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    with torch.no_grad():
+        print(json.dumps({
+            "logits": classifier(ids).logits.tolist(),
+            "pooled": encoder(ids).pooler_output.tolist(),
+            "module": type(classifier).__module__,
+        }))
+    """
+)
+
+
+def test_loads_with_trust_remote_code_without_this_package(architecture, tmp_path):
+    config_class, _, classifier_class = architecture
+    tester = RNNModelTester(config_class)
+    model = classifier_class(tester.config).eval()
+    model.save_pretrained(tmp_path / "model")
+    ids = tester.inputs()["input_ids"][:, :4].clamp(min=1)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(REPO), str(tmp_path / "model"), str(ids.tolist())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["module"].startswith("transformers_modules.")
+    with torch.no_grad():
+        torch.testing.assert_close(torch.tensor(loaded["logits"]), model(ids).logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            torch.tensor(loaded["pooled"]), model.encoder(ids).pooler_output, atol=1e-5, rtol=1e-5
+        )
+
+
+def test_pretrained_vectors_survive_post_init_and_from_pretrained(architecture, tmp_path):
+    config_class, _, classifier_class = architecture
+    tester = RNNModelTester(config_class, use_token_weights=True)
+    model = classifier_class(tester.config)
+    vectors = torch.randn(tester.vocab_size, 16)
+    weights = torch.rand(tester.vocab_size) + 0.5
+    model.load_pretrained_embeddings(vectors)
+    model.set_token_weights(weights)
+    model.post_init()
+    model.init_weights()
+    torch.testing.assert_close(model.get_input_embeddings().weight.detach(), vectors)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    torch.testing.assert_close(loaded.get_input_embeddings().weight.detach(), vectors)
+    torch.testing.assert_close(loaded.encoder.embeddings.token_weights, weights)
+
+
+def test_pretrained_vectors_of_the_wrong_shape_are_refused():
+    tester = RNNModelTester(modeling.LSTMConfig)
+    model = modeling.LSTMForSequenceClassification(tester.config)
+    with pytest.raises(ValueError, match="shape"):
+        model.load_pretrained_embeddings(torch.zeros(tester.vocab_size, 17))
+
+
+def test_frozen_embeddings_do_not_train():
+    tester = RNNModelTester(modeling.LSTMConfig, freeze_embeddings=True)
+    model = modeling.LSTMForSequenceClassification(tester.config)
+    assert not model.get_input_embeddings().weight.requires_grad
+
+
+def test_attention_weights_are_a_distribution_that_ignores_padding():
+    tester = RNNModelTester(modeling.AttnBiLSTMConfig)
+    model = modeling.AttnBiLSTMForSequenceClassification(tester.config).eval()
+    inputs = tester.inputs()
+    outputs = model(inputs["input_ids"], inputs["attention_mask"], output_attentions=True)
+    (weights,) = outputs.attentions
+    assert weights.shape == (tester.batch_size, tester.seq_length)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(tester.batch_size))
+    assert torch.all(weights[inputs["attention_mask"] == 0] == 0)
+    assert model(inputs["input_ids"], inputs["attention_mask"]).attentions is None
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "gru", "rnn"])
+def test_lstm_cell_types(cell_type):
+    tester = RNNModelTester(modeling.LSTMConfig, cell_type=cell_type, bidirectional=True, num_layers=2)
+    model = modeling.LSTMForSequenceClassification(tester.config)
+    assert type(model.encoder.rnn).__name__ == cell_type.upper()
+    assert model(**tester.inputs()).logits.shape == (tester.batch_size, tester.num_labels)
+
+
+def test_unknown_cell_type_is_refused():
+    with pytest.raises(ValueError, match="cell_type"):
+        modeling.LSTMConfig(cell_type="transformer")
+
+
+def test_auto_lstm_adds_the_weighted_reconstruction_loss_in_training_only():
+    tester = RNNModelTester(modeling.AutoLSTMConfig, reconstruction_weight=0.5)
+    model = modeling.AutoLSTMForSequenceClassification(tester.config)
+    inputs = tester.inputs()
+    torch.manual_seed(0)
+    model.train()
+    outputs = model(**inputs)
+    assert outputs.auxiliary_loss is not None and outputs.auxiliary_loss > 0
+    model.config.reconstruction_weight = 0.0
+    assert model(**inputs).auxiliary_loss is None
+    model.config.reconstruction_weight = 0.5
+    model.eval()
+    eval_outputs = model(**inputs)
+    assert eval_outputs.auxiliary_loss is None
+    torch.testing.assert_close(
+        eval_outputs.loss, torch.nn.functional.cross_entropy(eval_outputs.logits, inputs["labels"])
+    )
