@@ -59,7 +59,12 @@ def apply_finetune_strategy(
     if strategy == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
 
-        head = [name for name, _ in model.named_children() if name != model.base_model_prefix]
+        # The task head (everything outside the pretrained encoder that has weights) trains in full.
+        head = [
+            name
+            for name, module in model.named_children()
+            if name != model.base_model_prefix and any(True for _ in module.parameters())
+        ]
         config = LoraConfig(
             task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.1, modules_to_save=head
         )

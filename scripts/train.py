@@ -336,6 +336,9 @@ def main() -> None:
     resume = True if resume in ("last", "true", "True") else resume
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
+    if model_args.finetune_strategy == "lora":  # the adapter folder also keeps the labels of the task head
+        trainer.model.get_base_model().config.save_pretrained(training_args.output_dir)
+    trainer.save_state()  # trainer_state.json: the log history the curves and studies read
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)

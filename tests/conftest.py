@@ -75,3 +75,32 @@ def toy_data_dir(tmp_path_factory) -> Path:
     for split, n, seed in (("train", 240, 0), ("validation", 60, 1), ("test", 60, 2)):
         write_jsonl_gz(folder / f"{split}.jsonl.gz", toy_rows(n, seed))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer_dir(tmp_path_factory):
+    """Make a tiny random BERT or DistilBERT checkpoint (4 layers, width 32) with the MiniLM tokenizer."""
+    from transformers import AutoModel, AutoTokenizer, BertConfig, DistilBertConfig
+
+    made = {}
+
+    def make(kind: str = "bert") -> Path:
+        if kind not in made:
+            tokenizer = AutoTokenizer.from_pretrained(MINILM)
+            if kind == "bert":
+                config = BertConfig(
+                    vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                    intermediate_size=37, max_position_embeddings=128,
+                )  # fmt: skip
+            else:
+                config = DistilBertConfig(
+                    vocab_size=tokenizer.vocab_size, dim=32, n_layers=4, n_heads=2, hidden_dim=37,
+                    max_position_embeddings=128,
+                )  # fmt: skip
+            folder = tmp_path_factory.mktemp(f"tiny_{kind}")
+            AutoModel.from_config(config).save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            made[kind] = folder
+        return made[kind]
+
+    return make

@@ -1,0 +1,165 @@
+"""Fine-tuning strategies, layer-wise learning rates, optimizer choice and the class-weighted loss."""
+
+import json
+
+import pytest
+import torch
+from conftest import TINY_RNN_OVERRIDES
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModelForSequenceClassification, TrainingArguments
+
+import modeling
+from modeling.errors import UserInputError
+from modeling.training import (
+    TextClassificationTrainer,
+    apply_finetune_strategy,
+    class_weighted_loss,
+    count_parameters,
+    layerwise_parameter_groups,
+)
+
+
+def transformer_args(model_dir, output_dir, data_dir, *extra):
+    return [
+        "--model_type", "bert", "--model_name_or_path", model_dir, "--dataset", "tweet_sentiment",
+        "--data_dir", data_dir, "--output_dir", output_dir, "--num_train_epochs", "1",
+        "--per_device_train_batch_size", "16", "--learning_rate", "1e-3", "--disable_tqdm", "true", *extra,
+    ]  # fmt: skip
+
+
+def weights(folder) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+@pytest.mark.parametrize("strategy, frozen_layers", [("freeze", 4), ("hybrid", 2), ("full", 0)])
+def test_strategies_freeze_exactly_what_they_say(
+    run_script, tmp_path, toy_data_dir, tiny_transformer_dir, strategy, frozen_layers
+):
+    checkpoint = tiny_transformer_dir("bert")
+    before = {f"bert.{k}": v for k, v in weights(checkpoint).items()}
+    output_dir = tmp_path / strategy
+    run_script("train", *transformer_args(checkpoint, output_dir, toy_data_dir, "--finetune_strategy", strategy))
+    after = weights(output_dir)
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert results["trainable_params"] < results["total_params"] or strategy == "full"
+    for name, tensor in before.items():
+        if name not in after:
+            continue
+        lower = "embeddings" in name or any(f"layer.{i}." in name for i in range(frozen_layers))
+        frozen = strategy == "freeze" or (frozen_layers > 0 and lower)
+        if frozen:
+            assert torch.equal(after[name], tensor), f"{name} changed"
+        elif name.endswith("weight") and "LayerNorm" not in name:
+            assert not torch.equal(after[name], tensor), f"{name} did not train"
+    assert not torch.equal(after["classifier.weight"], torch.zeros_like(after["classifier.weight"]))
+
+
+def test_lora_adapter_saves_reloads_and_merges(run_script, tmp_path, toy_data_dir, tiny_transformer_dir):
+    from peft import AutoPeftModelForSequenceClassification
+
+    checkpoint = tiny_transformer_dir("bert")
+    output_dir = tmp_path / "lora"
+    run_script(
+        "train", *transformer_args(checkpoint, output_dir, toy_data_dir, "--finetune_strategy", "lora", "--merge_lora")
+    )
+    assert (output_dir / "adapter_config.json").is_file()
+    assert (output_dir / "adapter_model.safetensors").is_file()
+    num_labels = AutoConfig.from_pretrained(output_dir).num_labels
+    adapter = AutoPeftModelForSequenceClassification.from_pretrained(output_dir, num_labels=num_labels).eval()
+    merged = AutoModelForSequenceClassification.from_pretrained(output_dir / "merged").eval()
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    ids = torch.randint(1000, 2000, (3, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(adapter(input_ids=ids).logits, merged(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+
+
+def test_rnn_refuses_transformer_strategies(run_script, tmp_path, toy_data_dir):
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(
+            "train", "--model_type", "lstm", "--finetune_strategy", "hybrid", "--dataset", "tweet_sentiment",
+            "--data_dir", toy_data_dir, "--output_dir", tmp_path / "x",
+        )  # fmt: skip
+    assert exit_info.value.code == 2
+
+
+def make_trainer(model, tmp_path, **kwargs) -> TextClassificationTrainer:
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, weight_decay=0.01, report_to="none")
+    return TextClassificationTrainer(model=model, args=args, **kwargs)
+
+
+def tiny_bert(tiny_transformer_dir):
+    return AutoModelForSequenceClassification.from_pretrained(tiny_transformer_dir("bert"), num_labels=3)
+
+
+def test_layerwise_learning_rates_follow_the_decay(tmp_path, tiny_transformer_dir):
+    trainer = make_trainer(tiny_bert(tiny_transformer_dir), tmp_path, layerwise_lr_decay=0.5)
+    optimizer = trainer.create_optimizer()
+    rates = {group["name"].replace(" (no decay)", ""): group["lr"] for group in optimizer.param_groups}
+    assert rates["head"] == pytest.approx(1e-3)
+    for layer in range(4):
+        assert rates[f"layer {layer}"] == pytest.approx(1e-3 * 0.5 ** (3 - layer))
+    assert rates["embeddings"] == pytest.approx(1e-3 * 0.5**4)
+    grouped = sum(p.numel() for group in optimizer.param_groups for p in group["params"])
+    assert grouped == count_parameters(trainer.model)[0]
+    no_decay = [g for g in optimizer.param_groups if g["name"].endswith("(no decay)")]
+    assert no_decay and all(g["weight_decay"] == 0.0 for g in no_decay)
+
+
+def test_layerwise_groups_for_an_rnn_separate_embeddings_recurrent_and_head():
+    config = modeling.AttnBiLSTMConfig(vocab_size=50, embedding_dim=8, hidden_size=4, attention_dim=4, num_labels=2)
+    model = modeling.AttnBiLSTMForSequenceClassification(config)
+    groups = {g["name"]: g["lr"] for g in layerwise_parameter_groups(model, 0.01, 0.0, 0.1)}
+    assert groups == {"head": 0.01, "encoder": 0.01, "embeddings": pytest.approx(0.001)}
+
+
+def test_layerwise_decay_out_of_range_is_refused():
+    model = modeling.LSTMForSequenceClassification(modeling.LSTMConfig(vocab_size=10, num_labels=2))
+    with pytest.raises(UserInputError, match="layerwise_lr_decay"):
+        layerwise_parameter_groups(model, 0.01, 0.0, 1.5)
+
+
+@pytest.mark.parametrize(
+    "name, optimizer_class, expected",
+    [
+        ("sgd", torch.optim.SGD, {"momentum": 0.0}),
+        ("sgd_momentum", torch.optim.SGD, {"momentum": 0.8}),
+        ("rmsprop", torch.optim.RMSprop, {}),
+        ("adam", torch.optim.Adam, {"betas": (0.9, 0.999)}),
+        ("adamw", torch.optim.AdamW, {"betas": (0.9, 0.999)}),
+    ],
+)
+def test_each_optimizer_builds_what_it_names(tmp_path, name, optimizer_class, expected):
+    model = modeling.LSTMForSequenceClassification(modeling.LSTMConfig(vocab_size=10, num_labels=2))
+    optimizer = make_trainer(model, tmp_path, optimizer_name=name, momentum=0.8).create_optimizer()
+    assert type(optimizer) is optimizer_class
+    for key, value in expected.items():
+        assert all(group[key] == value for group in optimizer.param_groups), key
+    assert all(group["lr"] == pytest.approx(1e-3) for group in optimizer.param_groups)
+
+
+def test_strategy_helpers_refuse_bad_values(tiny_transformer_dir):
+    with pytest.raises(UserInputError, match="strategy"):
+        apply_finetune_strategy(tiny_bert(tiny_transformer_dir), "half")
+    with pytest.raises(UserInputError, match="unfreeze_top_k"):
+        apply_finetune_strategy(tiny_bert(tiny_transformer_dir), "hybrid", unfreeze_top_k=9)
+
+
+def test_class_weighted_loss_matches_weighted_cross_entropy():
+    loss, weights = class_weighted_loss([0, 0, 0, 1], num_labels=3)
+    assert weights == pytest.approx([4 / (2 * 3), 4 / (2 * 1), 1.0])
+    logits, labels = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+    expected = torch.nn.functional.cross_entropy(logits, labels, weight=torch.tensor(weights, dtype=torch.float32))
+    torch.testing.assert_close(loss({"logits": logits}, labels), expected)
+    auxiliary = torch.tensor(0.25)
+    torch.testing.assert_close(loss({"logits": logits, "auxiliary_loss": auxiliary}, labels), expected + auxiliary)
+
+
+def test_train_with_class_weights_and_an_optimizer_choice(run_script, tmp_path, toy_data_dir):
+    output_dir = tmp_path / "weighted"
+    run_script(
+        "train", "--model_type", "auto_lstm", "--config_overrides", TINY_RNN_OVERRIDES.replace(",attention_dim=8", ""),
+        "--class_weights", "balanced", "--optimizer", "sgd_momentum", "--layerwise_lr_decay", "0.5",
+        "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir, "--output_dir", output_dir,
+        "--num_train_epochs", "1", "--disable_tqdm", "true",
+    )  # fmt: skip
+    assert json.loads((output_dir / "all_results.json").read_text())["test_accuracy"] >= 0
