@@ -1,10 +1,33 @@
-"""What every run leaves for people to read: predictions, a classification report, and (issue-tracked) plots."""
+"""What every run leaves for people to read: predictions, a classification report and plots.
+
+Plots are drawn on `matplotlib.figure.Figure` objects rendered by the Agg canvas, never through pyplot's global
+state, so they work on headless machines and leave a notebook's backend alone.
+"""
 
 import csv
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import classification_report
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, classification_report
+
+from .metrics import classification_metrics
+
+# The validation metrics drawn per epoch: log_history key -> legend label.
+EVAL_CURVES = {
+    "eval_accuracy": "accuracy",
+    "eval_f1_macro": "macro F1",
+    "eval_precision_macro": "macro precision",
+    "eval_recall_macro": "macro recall",
+}
+# The figures `format_summary` shows, in column order; split prefixes and their row names.
+SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "loss")
+SUMMARY_SPLITS = {"eval": "validation", "test": "test"}
+# Above this many classes the confusion-matrix cells are too small to hold their numbers.
+MAX_ANNOTATED_CLASSES = 25
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -26,25 +49,316 @@ def write_predictions_csv(
             writer.writerow([text, label_names[int(label)], label_names[int(pred)], f"{probs[pred]:.4f}"])
 
 
+def _save(figure: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Render `figure` with the Agg canvas to `path` (PNG)."""
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=dpi)
+    return Path(path)
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray | list, label_names: list[str], path: str | Path, title: str = "Confusion matrix"
+) -> Path:
+    """Draw the confusion matrix (rows: true class) as counts and row-normalised (recall per class), side by side."""
+    counts = np.asarray(matrix, dtype=np.int64)  # (num_labels, num_labels)
+    row_sums = counts.sum(axis=1, keepdims=True)
+    # A class absent from the references has an all-zero row; it stays zero instead of dividing by zero.
+    normalised = np.divide(counts, row_sums, out=np.zeros(counts.shape, dtype=np.float64), where=row_sums > 0)
+
+    n = len(label_names)
+    side = min(max(4.5, 0.45 * n + 2.5), 16.0)
+    figure = Figure(figsize=(2 * side + 1.5, side), layout="constrained")
+    count_axes, norm_axes = figure.subplots(1, 2)
+    annotate = n <= MAX_ANNOTATED_CLASSES
+    rotation = 45 if n > 4 or max(map(len, label_names)) > 8 else 0
+    text_kw = {"fontsize": 9 if n <= 10 else 7}
+    ConfusionMatrixDisplay(counts, display_labels=label_names).plot(
+        ax=count_axes, cmap="Blues", values_format="d", include_values=annotate, xticks_rotation=rotation,
+        text_kw=text_kw,
+    )  # fmt: skip
+    ConfusionMatrixDisplay(normalised, display_labels=label_names).plot(
+        ax=norm_axes, cmap="Blues", values_format=".2f", include_values=annotate, xticks_rotation=rotation,
+        text_kw=text_kw, im_kw={"vmin": 0.0, "vmax": 1.0},
+    )  # fmt: skip
+    count_axes.set_title(f"Counts ({int(counts.sum())} texts)")
+    norm_axes.set_title("Normalised by true class (rows sum to 1)")
+    for axes in (count_axes, norm_axes):
+        axes.set_xlabel("Predicted class")
+        axes.set_ylabel("True class")
+    figure.suptitle(title, fontsize=13)
+    return _save(figure, path)
+
+
+def plot_per_class_f1(
+    f1: list[float],
+    label_names: list[str],
+    path: str | Path,
+    support: list[int] | None = None,
+    title: str = "F1 per class",
+) -> Path:
+    """One horizontal bar per class with its F1 (and support), and the macro average as a dashed line."""
+    f1 = np.asarray(f1, dtype=np.float64)
+    n = len(label_names)
+    figure = Figure(figsize=(8, max(2.5, 0.35 * n + 1.5)), layout="constrained")
+    axes = figure.subplots()
+    positions = np.arange(n)
+    bars = axes.barh(positions, f1, color="tab:blue", alpha=0.85)
+    names = label_names if support is None else [f"{name} (n={count})" for name, count in zip(label_names, support)]
+    axes.set_yticks(positions, names)
+    axes.invert_yaxis()  # first class on top, as in the classification report
+    axes.bar_label(bars, labels=[f"{value:.3f}" for value in f1], padding=3, fontsize=8)
+    macro = float(f1.mean()) if n else 0.0
+    axes.axvline(macro, color="tab:red", linestyle="--", label=f"macro F1 = {macro:.3f}")
+    axes.set_xlim(0, 1.1)
+    axes.set_xlabel("F1 score")
+    axes.set_ylabel("Class")
+    axes.set_title(title)
+    axes.legend(loc="lower right")
+    axes.grid(axis="x", alpha=0.3)
+    return _save(figure, path)
+
+
+def training_curves(log_history: list[dict] | None) -> dict[str, list[tuple[float, float]]]:
+    """
+    The series a training plot needs from a Trainer's `log_history`, as `name -> [(epoch, value), ...]`: `loss`
+    (training), `eval_loss` and each of `EVAL_CURVES`. Evaluations logged after the end-of-training summary (the
+    final `trainer.evaluate()` of the best checkpoint) are left out, so there is one validation point per epoch.
+    """
+    series: dict[str, list[tuple[float, float]]] = {key: [] for key in ("loss", "eval_loss", *EVAL_CURVES)}
+    for entry in log_history or []:
+        if "train_runtime" in entry:  # the summary Trainer.train() logs last
+            break
+        if "epoch" not in entry:
+            continue
+        for key in series:
+            if isinstance(entry.get(key), (int, float)):
+                series[key].append((float(entry["epoch"]), float(entry[key])))
+    return {key: points for key, points in series.items() if points}
+
+
+def plot_training_curves(log_history: list[dict] | None, path: str | Path, title: str = "Training") -> Path | None:
+    """Draw train and validation loss, and the validation metrics, per epoch. Returns None (and draws nothing)
+    when the history holds neither a training nor a validation loss."""
+    curves = training_curves(log_history)
+    if "loss" not in curves and "eval_loss" not in curves:
+        return None
+    figure = Figure(figsize=(12, 4.5), layout="constrained")
+    loss_axes, metric_axes = figure.subplots(1, 2)
+    if "loss" in curves:
+        epochs, values = zip(*curves["loss"])
+        loss_axes.plot(epochs, values, color="tab:blue", alpha=0.8, label="train loss")
+    if "eval_loss" in curves:
+        epochs, values = zip(*curves["eval_loss"])
+        loss_axes.plot(epochs, values, color="tab:orange", marker="o", label="validation loss")
+    loss_axes.set_title("Loss")
+    loss_axes.set_xlabel("Epoch")
+    loss_axes.set_ylabel("Cross-entropy loss")
+    loss_axes.legend()
+    loss_axes.grid(alpha=0.3)
+
+    drawn = False
+    for key, label in EVAL_CURVES.items():
+        if key in curves:
+            epochs, values = zip(*curves[key])
+            if key == "eval_f1_macro":
+                best = int(np.argmax(values))
+                label = f"{label} (best {values[best]:.3f} at epoch {epochs[best]:g})"
+            metric_axes.plot(epochs, values, marker="o", label=label)
+            drawn = True
+    metric_axes.set_title("Validation metrics")
+    metric_axes.set_xlabel("Epoch")
+    metric_axes.set_ylabel("Score")
+    metric_axes.set_ylim(0, 1.05)
+    metric_axes.grid(alpha=0.3)
+    if drawn:
+        metric_axes.legend(loc="lower right")
+    else:
+        metric_axes.text(0.5, 0.5, "no validation metrics logged", ha="center", va="center")
+    figure.suptitle(title, fontsize=13)
+    return _save(figure, path)
+
+
+def plot_attention(
+    tokens: list[str], weights: list[float] | np.ndarray, path: str | Path, title: str = "Attention", per_row: int = 10
+) -> Path:
+    """
+    Draw one text's tokens in reading order, `per_row` to a row, each cell coloured by its attention weight.
+
+    Args:
+        tokens: the tokens as the tokenizer produced them.
+        weights: one weight per token, `(len(tokens),)`.
+        path: the PNG to write.
+        title: shown above the grid (for example the predicted label).
+        per_row: tokens per row of the grid.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if len(tokens) != len(weights):
+        raise ValueError(f"{len(tokens)} tokens but {len(weights)} weights")
+    per_row = max(1, min(per_row, len(tokens)))  # a short text fills one row, no empty cells
+    rows = max(1, math.ceil(len(tokens) / per_row))
+    grid = np.full(rows * per_row, np.nan)  # cells past the last token stay empty (NaN is not drawn)
+    grid[: len(weights)] = weights
+    grid = grid.reshape(rows, per_row)  # (rows, per_row)
+
+    figure = Figure(figsize=(min(1.3 * per_row + 2.5, 16), 0.55 * rows + 2.0), layout="constrained")
+    axes = figure.subplots()
+    vmax = float(np.nanmax(weights)) if len(weights) and np.nanmax(weights) > 0 else 1.0
+    image = axes.imshow(grid, cmap="Reds", vmin=0.0, vmax=vmax, aspect="auto")
+    for index, (token, weight) in enumerate(zip(tokens, weights)):
+        row, column = divmod(index, per_row)
+        shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in token)
+        shown = shown if len(shown) <= 14 else shown[:13] + "…"
+        color = "white" if weight > 0.6 * vmax else "black"
+        # parse_math=False: a `$` in a text is a dollar sign, not the start of a formula.
+        axes.text(
+            column, row, shown, ha="center", va="center", fontsize=8, color=color, parse_math=False, in_layout=False
+        )
+    axes.set_xticks(np.arange(per_row), [str(i + 1) for i in range(per_row)])
+    axes.set_yticks(np.arange(rows), [str(row * per_row + 1) for row in range(rows)])
+    axes.set_xlabel("Position in row")
+    axes.set_ylabel("First token #")
+    axes.set_title(title, parse_math=False)
+    # At most about 4 inches long, and at the top: a long text makes a tall figure.
+    shrink = min(0.9, 4.0 / (0.55 * rows + 1.0))
+    figure.colorbar(image, ax=axes, label="Attention weight", shrink=shrink, anchor=(0.0, 1.0))
+    with warnings.catch_warnings():
+        # Scripts the default font lacks (CJK, emoji) are drawn as boxes; the warning per glyph adds nothing.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        return _save(figure, path)
+
+
+def plot_class_counts(counts: dict[str, dict[str, int]], label_names: list[str], path: str | Path, title: str) -> Path:
+    """Grouped horizontal bars: for each class, its number of texts in each split (`counts[split][label]`)."""
+    n = len(label_names)
+    figure = Figure(figsize=(9, max(3.0, 0.45 * n * max(1, len(counts)) / 2 + 1.5)), layout="constrained")
+    axes = figure.subplots()
+    height = 0.8 / max(1, len(counts))
+    positions = np.arange(n)
+    for offset, (split, per_class) in enumerate(counts.items()):
+        values = [per_class.get(name, 0) for name in label_names]
+        bars = axes.barh(positions + offset * height, values, height=height, label=f"{split} ({sum(values)})")
+        axes.bar_label(bars, padding=2, fontsize=7)
+    axes.set_yticks(positions + height * (len(counts) - 1) / 2, label_names)
+    axes.invert_yaxis()
+    axes.set_xlabel("Number of texts")
+    axes.set_ylabel("Class")
+    axes.set_title(title)
+    axes.legend(title="split (texts)", loc="best")
+    axes.grid(axis="x", alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_length_histogram(
+    lengths: np.ndarray | list[int],
+    percentiles: dict[int, int],
+    path: str | Path,
+    title: str,
+    max_length: int | None = None,
+) -> Path:
+    """
+    Histogram of text lengths in tokens with the given percentiles (`{95: 37, ...}`) as vertical lines, and the
+    configured `max_length` when given. The x axis stops a little past the 99.5th percentile so a long tail does
+    not squash the bulk; how many texts lie beyond is noted.
+    """
+    lengths = np.asarray(lengths)
+    top = int(max(np.percentile(lengths, 99.5), max(percentiles.values(), default=0)) * 1.1) + 1
+    if max_length is not None and max_length <= 2 * top:
+        top = max(top, max_length)  # the max_length line is drawn: show the texts up to it too
+    top = min(top, int(lengths.max()))
+    beyond = int((lengths > top).sum())
+    # Integer-wide bins while they stay readable; at most 80 bins otherwise.
+    bins = np.arange(-0.5, top + 1.5) if top <= 80 else np.linspace(0, top, 81)
+    figure = Figure(figsize=(10, 4.8), layout="constrained")
+    axes = figure.subplots()
+    axes.hist(lengths[lengths <= top], bins=bins, color="tab:blue", alpha=0.75)
+    styles = {50: ":", 90: "-.", 95: "-", 99: "--"}
+    for q, value in sorted(percentiles.items()):
+        axes.axvline(value, color="tab:red", linestyle=styles.get(q, "--"), label=f"p{q} = {value} tokens")
+    if max_length is not None and max_length <= 2 * top:
+        label = f"data config max_length = {max_length}"
+        axes.axvline(max_length, color="tab:green", linewidth=2, alpha=0.7, label=label)
+    elif max_length is not None:
+        axes.plot([], [], " ", label=f"data config max_length = {max_length} (off the chart)")
+    axes.set_xlabel("Text length (tokens)")
+    axes.set_ylabel("Number of texts")
+    note = f"; {beyond} longer texts (up to {int(lengths.max())}) not shown" if beyond else ""
+    axes.set_title(f"{title}\n{len(lengths)} texts{note}")
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    return _save(figure, path)
+
+
+def format_summary(metrics: dict, row_name: str = "results") -> str:
+    """
+    A short table of the main validation and test figures, from metrics keyed like the Trainer's (`eval_accuracy`,
+    `test_f1_macro`, ...). Without such keys, unprefixed ones (`accuracy`, ...) form a single row named `row_name`.
+    """
+    rows = []
+    for prefix, name in SUMMARY_SPLITS.items():
+        values = {m: metrics[f"{prefix}_{m}"] for m in SUMMARY_METRICS if f"{prefix}_{m}" in metrics}
+        if values:
+            rows.append((name, values))
+    if not rows:
+        values = {m: metrics[m] for m in SUMMARY_METRICS if m in metrics}
+        if values:
+            rows.append((row_name, values))
+    if not rows:
+        return "no validation or test metrics to summarise"
+    columns = [m for m in SUMMARY_METRICS if any(m in values for _, values in rows)]
+    widths = [max(len(column), 6) + 2 for column in columns]
+    lines = [f"{'':<12}" + "".join(f"{column:>{width}}" for column, width in zip(columns, widths))]
+    for name, values in rows:
+        cells = [f"{values[c]:>{w}.4f}" if c in values else f"{'-':>{w}}" for c, w in zip(columns, widths)]
+        lines.append(f"{name:<12}" + "".join(cells))
+    return "\n".join(lines)
+
+
 def write_run_reports(
     output_dir: str | Path,
     label_names: list[str],
     texts: list[str],
     labels: np.ndarray,
     logits: np.ndarray,
-    log_history: list[dict],
-) -> None:
-    """Write `test_predictions.csv` and `classification_report.txt` into `output_dir`."""
+    log_history: list[dict] | None,
+    split: str = "test",
+) -> dict:
+    """
+    Write into `output_dir`: `<split>_predictions.csv`, `classification_report.txt`, `confusion_matrix.png`,
+    `per_class_f1.png`, and `training_curves.png` when `log_history` has losses.
+
+    Returns:
+        `modeling.metrics.classification_metrics` of the predictions (scalars, per-class figures, confusion matrix).
+    """
     output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     logits = logits[0] if isinstance(logits, tuple) else logits
-    probabilities = softmax(np.asarray(logits, dtype=np.float64))
-    write_predictions_csv(output_dir / "test_predictions.csv", list(texts), labels, probabilities, label_names)
+    probabilities = softmax(np.asarray(logits, dtype=np.float64))  # (n, num_labels)
+    predictions = probabilities.argmax(-1)
+    labels = np.asarray(labels)
+    write_predictions_csv(output_dir / f"{split}_predictions.csv", list(texts), labels, probabilities, label_names)
     report = classification_report(
         labels,
-        probabilities.argmax(-1),
+        predictions,
         labels=list(range(len(label_names))),
         target_names=label_names,
         digits=4,
         zero_division=0,
     )
     (output_dir / "classification_report.txt").write_text(report)
+
+    metrics = classification_metrics(predictions, labels, len(label_names))
+    plot_confusion_matrix(
+        metrics["confusion_matrix"],
+        label_names,
+        output_dir / "confusion_matrix.png",
+        title=f"Confusion matrix, {split} split (accuracy {metrics['accuracy']:.3f})",
+    )
+    plot_per_class_f1(
+        metrics["per_class"]["f1"],
+        label_names,
+        output_dir / "per_class_f1.png",
+        support=metrics["per_class"]["support"],
+        title=f"F1 per class, {split} split",
+    )
+    plot_training_curves(log_history, output_dir / "training_curves.png")
+    return metrics
