@@ -1,0 +1,222 @@
+#!/usr/bin/env python
+"""Run scripts/train.py over a grid of settings, one run after another, and compare the runs.
+
+    python scripts/study.py --vary model_type=lstm,gru,cnn_lstm,auto_lstm,attn_bilstm --seeds 1,2,3 \\
+        --output_dir outputs/architectures -- --dataset tweet_sentiment
+    python scripts/study.py --vary optimizer=sgd,sgd_momentum,rmsprop,adam --output_dir outputs/optimizers \\
+        -- --model_type attn_bilstm
+    python scripts/study.py --vary model_type=distilbert,bert --vary finetune_strategy=freeze,hybrid,full \\
+        --output_dir outputs/finetuning -- --dataset bbc_news
+
+Everything after `--` goes unchanged to every run; each --vary adds a dimension to the grid. Each run trains in
+OUTPUT_DIR/<run name> (e.g. model_type-lstm_seed-1) with its output in train.log there. A run whose folder already
+holds finished results is reused, so the same command resumes an interrupted study; an unfinished run's folder is
+cleared and the run starts again. A failed run is reported and the others go on; the study then exits with status 1.
+The comparison goes to OUTPUT_DIR/comparison.md, comparison.csv and curves.png.
+"""
+
+import argparse
+import importlib.util
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+from transformers import HfArgumentParser, TrainingArguments
+
+# `python scripts/study.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
+# package: put the repository root there instead.
+SCRIPTS_DIR = Path(__file__).resolve().parent
+sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
+
+from modeling.comparison import (  # noqa: E402
+    LOG_FILE,
+    PlannedRun,
+    check_fixed_arguments,
+    check_vary,
+    collect_study,
+    flag_names,
+    flag_value,
+    is_finished,
+    markdown_table,
+    parse_seeds,
+    parse_vary,
+    plan_runs,
+    plot_curves,
+    read_curves,
+    read_results,
+    write_csv,
+    write_markdown,
+)
+from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
+
+TRAIN_SCRIPT = SCRIPTS_DIR / "train.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s --vary KEY=V1,V2 [--vary KEY2=...] [--seeds 1,2,3] --output_dir DIR -- <train.py arguments>",
+    )
+    parser.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="A train.py flag (without dashes) and the values to try, comma-separated (';'-separated when the "
+        "values contain commas). Repeat for a grid over several flags.",
+    )
+    parser.add_argument("--seeds", help="Comma-separated seeds: every configuration runs once per seed (--seed).")
+    parser.add_argument("--output_dir", required=True, help="The study's folder: one subfolder per run, the tables.")
+    parser.add_argument(
+        "--convergence_tolerance",
+        type=float,
+        default=0.01,
+        help="A run has converged at the first epoch whose validation macro-F1 is this close to its best.",
+    )
+    parser.add_argument("--dry_run", action="store_true", help="Print the train.py commands; run nothing.")
+    return parser
+
+
+def load_train_script() -> ModuleType:
+    """scripts/train.py as a module: its argument dataclasses and defaults are what the runs will use."""
+    spec = importlib.util.spec_from_file_location("study_train_script", TRAIN_SCRIPT)
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    return train
+
+
+def train_flags(train: ModuleType) -> dict[str, list[str] | None]:
+    """train.py's flags (without dashes) and their choices (None: any value), from its argument dataclasses."""
+    parser = HfArgumentParser((train.ModelArguments, train.DataArguments, TrainingArguments))
+    flags = {}
+    for action in parser._actions:
+        for option in action.option_strings:
+            if option.startswith("--"):
+                flags[option[2:]] = [str(choice) for choice in action.choices] if action.choices else None
+    return flags
+
+
+def train_command(run: PlannedRun, train_arguments: list[str], run_dir: Path) -> list[str]:
+    """The train.py command line of one run: the fixed arguments, the run's own, and its folder."""
+    command = [
+        sys.executable,
+        str(TRAIN_SCRIPT),
+        *train_arguments,
+        *run.train_arguments(),
+        "--output_dir",
+        str(run_dir),
+    ]
+    # The run folder holds the log before train.py starts, and train.py refuses a non-empty folder unless told.
+    if "overwrite_output_dir" not in flag_names(train_arguments):
+        command.append("--overwrite_output_dir")
+    return command
+
+
+def check_run_folders(runs: list[PlannedRun], study_dir: Path) -> None:
+    """Unfinished runs are cleared before they start again: refuse to clear a folder the study did not make."""
+    for run in runs:
+        run_dir = study_dir / run.name
+        if run_dir.is_dir() and not is_finished(run_dir) and any(run_dir.iterdir()):
+            if not (run_dir / LOG_FILE).is_file():
+                raise UserInputError(
+                    f"{run_dir} exists and is not a run of this study; move it away or choose another --output_dir"
+                )
+
+
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log (where train.py puts its one-line error), shortened."""
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def execute(command: list[str], run_dir: Path) -> bool:
+    """Run one train.py command with its output in the run's log; True if it finished."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # left by an interrupted or failed run: its checkpoints must not mix with the new ones
+    run_dir.mkdir(parents=True)
+    log_path = run_dir / LOG_FILE
+    # Unbuffered, so the log can be followed while the run trains.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write(f"$ {shlex.join(command)}\n")
+        log.flush()
+        returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    return returncode == 0 and is_finished(run_dir)
+
+
+def run_all(runs: list[PlannedRun], commands: list[list[str]], study_dir: Path) -> list[str]:
+    """Run the runs that have not finished yet, one after another, with a progress line each; the failed names."""
+    failed = []
+    for index, (run, command) in enumerate(zip(runs, commands), 1):
+        run_dir = study_dir / run.name
+        print(f"[{index}/{len(runs)}] {run.name}: ", end="", flush=True)
+        if is_finished(run_dir):
+            print("finished earlier, reused", flush=True)
+            continue
+        start = time.perf_counter()
+        if execute(command, run_dir):
+            accuracy = read_results(run_dir)["test_accuracy"]
+            print(f"done in {time.perf_counter() - start:.1f}s, test accuracy {accuracy:.4f}", flush=True)
+        else:
+            failed.append(run.name)
+            print(f"FAILED ({last_line(run_dir / LOG_FILE)}); log: {run_dir / LOG_FILE}", flush=True)
+    return failed
+
+
+def command_line() -> str:
+    """The command that started the study: as typed, interpreter included, when this file runs as a script."""
+    if __name__ == "__main__":
+        return shlex.join(sys.orig_argv)
+    return shlex.join([Path(sys.executable).name, *sys.argv])
+
+
+@cli_entry_point
+def main() -> None:
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:split])
+    train_arguments = argv[split + 1 :]
+    vary = [parse_vary(spec) for spec in args.vary]
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    train = load_train_script()
+    check_vary(vary, train_flags(train))
+    check_fixed_arguments(train_arguments, vary, seeds)
+    runs = plan_runs(vary, seeds)
+    study_dir = Path(args.output_dir)
+    commands = [train_command(run, train_arguments, study_dir / run.name) for run in runs]
+
+    if args.dry_run:
+        for run, command in zip(runs, commands):
+            reused = "  # finished: reused" if is_finished(study_dir / run.name) else ""
+            print(shlex.join(command) + reused)
+        return
+
+    check_run_folders(runs, study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    failed = run_all(runs, commands, study_dir)
+
+    metric = flag_value(train_arguments, "metric_for_best_model") or train.RUN_DEFAULTS["metric_for_best_model"]
+    metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+    greater = flag_value(train_arguments, "greater_is_better")
+    greater_is_better = None if greater is None else greater.lower() in ("true", "t", "yes", "y", "1")
+    keys = [key for key, _ in vary]
+    per_run = collect_study(study_dir, runs, metric, greater_is_better, args.convergence_tolerance, failed)
+    write_markdown(study_dir / "comparison.md", per_run, keys, command_line(), metric, args.convergence_tolerance)
+    write_csv(study_dir / "comparison.csv", per_run, keys)
+    finished = [run for run in runs if run.name not in failed]
+    plot_curves(study_dir / "curves.png", [(run.label, read_curves(study_dir / run.name)) for run in finished])
+    print(markdown_table(per_run, keys, metric))
+    print(f"comparison: {study_dir / 'comparison.md'}, {study_dir / 'comparison.csv'}, {study_dir / 'curves.png'}")
+    if failed:
+        print(f"error: {len(failed)} of {len(runs)} runs failed: {', '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
