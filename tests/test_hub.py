@@ -1,0 +1,366 @@
+"""Model cards and Hub uploads of folders trained by scripts/train.py: every model type, up to the network boundary."""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from conftest import MINILM, REPO, TINY_RNN_OVERRIDES, load_script
+from huggingface_hub import HfApi, ModelCard, constants
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.hf_api import RepoUrl
+from huggingface_hub.utils import filter_repo_objects, httpx
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+import modeling  # noqa: F401  (registers the recurrent architectures for the in-process loads)
+from modeling.errors import UserInputError
+from modeling.hub import METRICS, SPLITS, push_to_hub, write_model_card
+from modeling.registry import MODEL_SPECS
+
+RNN_TYPES = [name for name, spec in MODEL_SPECS.items() if not spec.is_pretrained]
+TRANSFORMER_TYPES = [name for name, spec in MODEL_SPECS.items() if spec.is_pretrained]
+LABELS = ["negative", "neutral", "positive"]
+DATASET = {
+    "dataset_name": "toy_sentiment",
+    "dataset_description": "Short synthetic sentences, one word list per class.",
+    "dataset_license": "mit",
+}
+
+
+def tiny_checkpoint(model_type: str, folder: Path) -> Path:
+    """A random two-layer, width-32 BERT or DistilBERT saved with the MiniLM tokenizer, as a stand-in checkpoint."""
+    from transformers import AutoModel, BertConfig, DistilBertConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    if model_type == "bert":
+        config = BertConfig(
+            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=128,
+        )  # fmt: skip
+    else:
+        config = DistilBertConfig(
+            vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
+        )
+    AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, toy_data_dir):
+    """`trained(model_type)`: a folder scripts/train.py trained (1 epoch, tiny, toy data), with its card; cached."""
+    folders = {}
+
+    def train(model_type: str) -> Path:
+        if model_type not in folders:
+            root = tmp_path_factory.mktemp(model_type)
+            if model_type in RNN_TYPES:
+                overrides = TINY_RNN_OVERRIDES if model_type == "attn_bilstm" else "embedding_dim=16,hidden_size=8"
+                model_args = ["--config_overrides", overrides]
+            else:
+                if not MINILM.is_dir():
+                    pytest.skip("the shared MiniLM folder is not beside this checkout")
+                model_args = ["--model_name_or_path", tiny_checkpoint(model_type, root / "checkpoint")]
+            output_dir = root / "run"
+            argv = [
+                "train.py", "--model_type", model_type, *model_args, "--dataset", "tweet_sentiment",
+                "--data_dir", toy_data_dir, "--output_dir", output_dir, "--num_train_epochs", "1",
+                "--per_device_train_batch_size", "32", "--seed", "0", "--disable_tqdm", "true",
+            ]  # fmt: skip
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(sys, "argv", [str(arg) for arg in argv])
+                load_script("train").main()
+            # Until train.py writes the card itself, do here what it will do at the end of a run.
+            base_model = str(root / "checkpoint") if model_type in TRANSFORMER_TYPES else None
+            write_model_card(output_dir, base_model=base_model, **DATASET)
+            folders[model_type] = output_dir
+        return folders[model_type]
+
+    return train
+
+
+def metric_key(result) -> tuple[str, str]:
+    return result.dataset_split, result.metric_name
+
+
+# --- the card -------------------------------------------------------------------------------------------------
+
+
+def test_card_metadata_round_trips_and_holds_the_results(trained):
+    folder = trained("gru")
+    results = json.loads((folder / "all_results.json").read_text())
+    data = ModelCard.load(folder / "README.md").data
+
+    assert data.library_name == "transformers"
+    assert data.pipeline_tag == "text-classification"
+    assert data.license == "mit"  # the dataset's, as none was given
+    assert data.datasets == ["toy_sentiment"]
+    assert data.base_model is None  # trained from scratch
+    assert {"gru", "text-classification", "custom_code"} <= set(data.tags)
+    assert {"accuracy", "f1", "precision", "recall"} <= set(data.metrics)
+
+    found = {metric_key(result): result for result in data.eval_results}
+    expected = {
+        (split, name): results[f"{prefix}_{metric}"]
+        for prefix, split in SPLITS.items()
+        for metric, (_, name, _) in METRICS.items()
+        if f"{prefix}_{metric}" in results
+    }
+    for key in ("test_accuracy", "test_f1_macro", "test_precision_macro", "test_recall_macro", "test_f1_weighted"):
+        assert key in results, key
+    assert len(expected) >= 12 and set(found) == set(expected)
+    for key, value in expected.items():
+        assert found[key].metric_value == value, key
+        assert found[key].task_type == "text-classification"
+        assert found[key].dataset_name == "toy_sentiment"
+    assert found["test", "F1 (macro)"].metric_args == {"average": "macro"}
+
+    text = (folder / "README.md").read_text()
+    for label in LABELS:
+        assert f"`{label}`" in text
+    assert "trust_remote_code=True" in text and 'pipeline("text-classification"' in text
+    assert "Short synthetic sentences" in text
+    trainable = f"{results['trainable_params']:,} trainable"
+    assert trainable in text
+    for image in ("confusion_matrix.png", "training_curves.png"):
+        assert (f"]({image})" in text) == (folder / image).is_file()
+
+
+def test_rebuilding_the_card_keeps_what_only_the_first_call_knew(trained, tmp_path):
+    folder = trained("lstm")
+    card = write_model_card(folder, repo_id="someone/tiny-lstm")
+    data = ModelCard.load(folder / "README.md").data
+    assert card.data.model_name == data.model_name == "tiny-lstm"
+    assert data.datasets == ["toy_sentiment"] and data.license == "mit"
+    assert {result.dataset_name for result in data.eval_results} == {"toy_sentiment"}
+    assert 'model_id = "someone/tiny-lstm"' in card.text
+    assert "Short synthetic sentences" not in card.text  # a description is not metadata: it is not kept
+
+    with pytest.raises(UserInputError, match="no trained model"):
+        write_model_card(tmp_path)
+
+
+def test_card_of_a_fine_tuned_transformer(trained):
+    folder = trained("bert")
+    data = ModelCard.load(folder / "README.md").data
+    assert data.base_model is None  # a local checkpoint is no Hub id
+    assert "custom_code" not in data.tags and "trust_remote_code" not in (folder / "README.md").read_text()
+
+    write_model_card(folder, base_model="google-bert/bert-base-uncased", license="apache-2.0")
+    data = ModelCard.load(folder / "README.md").data
+    assert data.base_model == "google-bert/bert-base-uncased" and data.license == "apache-2.0"
+    assert "fine-tuned from [google-bert/bert-base-uncased]" in (folder / "README.md").read_text()
+
+
+def test_card_lists_the_hyperparameters_of_training_args_json(trained, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(trained("distilbert"), folder, ignore=shutil.ignore_patterns("checkpoint-*"))
+    assert "- peak learning rate: " in (folder / "README.md").read_text()  # the fallback: read from the log
+    # What train.py is to save beside training_args.bin: the same arguments as JSON, with tokens masked.
+    args = torch.load(folder / "training_args.bin", weights_only=False)
+    (folder / "training_args.json").write_text(args.to_json_string())
+    text = write_model_card(folder).text
+    assert f"- learning rate: {args.learning_rate}\n" in text and "peak learning rate" not in text
+    assert f"- per device train batch size: {args.per_device_train_batch_size}\n" in text
+    assert f"- seed: {args.seed}\n" in text  # seed 0 in these runs: a zero is still shown
+    assert f"- weight decay: {args.weight_decay}\n" in text
+
+
+# --- trained folders ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_type", RNN_TYPES + TRANSFORMER_TYPES)
+def test_trained_folder_has_card_weights_tokenizer_and_code(trained, model_type):
+    folder = trained(model_type)
+    for name in ("README.md", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        assert (folder / name).is_file(), name
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == model_type
+    if model_type in RNN_TYPES:
+        auto_map = config["auto_map"]
+        assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForSequenceClassification"}
+        for reference in auto_map.values():
+            assert (folder / f"{reference.split('.')[0]}.py").is_file(), reference
+        assert (folder / "modeling_rnn_utils.py").is_file() and (folder / "configuration_rnn_utils.py").is_file()
+    else:
+        assert "auto_map" not in config and not list(folder.glob("*.py"))
+
+
+@pytest.mark.parametrize("model_type", ["attn_bilstm", "distilbert"])
+def test_pipeline_on_a_trained_folder(trained, model_type):
+    folder = trained(model_type)
+    classifier = pipeline("text-classification", model=str(folder), device="cpu")
+    (scores,) = classifier(["good great love it"], top_k=None)
+    assert sorted(score["label"] for score in scores) == LABELS
+    assert sum(score["score"] for score in scores) == pytest.approx(1.0, abs=1e-5)
+
+
+# Runs the card's usage snippet where this package cannot be imported, then reports what the snippet built.
+RUN_CARD_SNIPPET_WITHOUT_PACKAGE = textwrap.dedent(
+    """
+    import importlib.util, json, sys
+    repo, snippet, text = sys.argv[1], sys.argv[2], sys.argv[3]
+    sys.path = [p for p in sys.path if p not in ("", repo)]
+    sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    assert importlib.util.find_spec("modeling") is None, "the package is still importable"
+    exec(snippet)
+    with torch.no_grad():
+        logits = model(**tokenizer([text], return_tensors="pt")).logits
+    print(json.dumps({
+        "module": type(model).__module__,
+        "logits": logits.tolist(),
+        "scores": {s["label"]: s["score"] for s in classifier([text], top_k=None)[0]},
+    }))
+    """
+)
+
+
+def card_snippet(folder: Path) -> str:
+    text = (folder / "README.md").read_text()
+    usage = text[text.index("## How to use") :]
+    return usage[usage.index("```python\n") + len("```python\n") : usage.index("\n```", usage.index("```python"))]
+
+
+def test_card_snippet_runs_a_trained_folder_without_this_package(trained, tmp_path):
+    folder, text = trained("cnn_lstm"), "good great awful table"
+    snippet = card_snippet(folder)
+    assert "trust_remote_code=True" in snippet and 'pipeline("text-classification"' in snippet
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_CARD_SNIPPET_WITHOUT_PACKAGE, str(REPO), snippet, text],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,  # a trust_remote_code prompt would fail instead of waiting
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Do you wish to run the custom code" not in result.stdout + result.stderr
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["module"].startswith("transformers_modules.")
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        logits = model(**tokenizer([text], return_tensors="pt")).logits
+    torch.testing.assert_close(torch.tensor(loaded["logits"]), logits, atol=1e-5, rtol=1e-5)
+    probabilities = logits.softmax(-1)[0]
+    for i, label in model.config.id2label.items():
+        assert loaded["scores"][label] == pytest.approx(probabilities[i].item(), abs=1e-5)
+
+
+# --- the upload -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """Stand in for the two Hub calls; record what they receive and which files the upload would send."""
+    calls = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["create_repo"] = {"repo_id": repo_id, **kwargs}
+        name = repo_id if "/" in repo_id else f"someone/{repo_id}"  # the Hub puts a bare name under the user
+        return RepoUrl(f"https://huggingface.co/{name}")
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        folder = Path(folder_path)
+        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        sent = list(filter_repo_objects(files, allow_patterns=kwargs.get("allow_patterns"),
+                                        ignore_patterns=kwargs.get("ignore_patterns")))  # fmt: skip
+        calls["upload_folder"] = {"repo_id": repo_id, "folder_path": folder, "files": files, "sent": sent}
+        calls["card"] = ModelCard.load(folder / "README.md") if (folder / "README.md").is_file() else None
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    return calls
+
+
+def test_push_uploads_the_folder_with_its_card_and_no_checkpoint(trained, fake_hub, tmp_path):
+    folder = tmp_path / "model"
+    # A copy, so the card this test writes leaves the shared folder alone; it keeps its checkpoint-* folder.
+    shutil.copytree(trained("auto_lstm"), folder)
+    (folder / "README.md").unlink()
+    assert list(folder.glob("checkpoint-*/*")) and (folder / "training_args.bin").is_file()
+
+    url = push_to_hub(folder, "tiny-auto-lstm", private=True)
+
+    assert url == "https://huggingface.co/someone/tiny-auto-lstm"
+    assert fake_hub["create_repo"]["repo_id"] == "tiny-auto-lstm"
+    assert fake_hub["create_repo"]["private"] is True and fake_hub["create_repo"]["exist_ok"] is True
+    upload = fake_hub["upload_folder"]
+    assert upload["repo_id"] == "someone/tiny-auto-lstm" and upload["folder_path"] == folder
+    assert any(name.startswith("checkpoint-") for name in upload["files"])
+    assert not [name for name in upload["sent"] if name.startswith("checkpoint-") or name == "training_args.bin"]
+    for name in ("README.md", "config.json", "model.safetensors", "tokenizer.json", "modeling_auto_lstm.py"):
+        assert name in upload["sent"], name
+    card = fake_hub["card"]
+    assert card is not None and card.data.pipeline_tag == "text-classification" and card.data.eval_results
+
+
+def test_push_script_regenerates_the_card_and_never_shows_the_token(
+    trained, fake_hub, tmp_path, monkeypatch, run_script, capsys
+):
+    folder = tmp_path / "model"
+    shutil.copytree(trained("gru"), folder)
+    secret = "hf_" + "x" * 34
+    monkeypatch.setenv("HF_TOKEN", secret)
+    url = run_script("push", "--model", folder, "--hub_model_id", "someone/tiny-gru", "--private")
+
+    assert url == "https://huggingface.co/someone/tiny-gru"
+    assert fake_hub["create_repo"]["private"] is True
+    card = fake_hub["card"]
+    assert 'model_id = "someone/tiny-gru"' in card.text and card.data.model_name == "tiny-gru"
+    assert card.data.datasets == ["toy_sentiment"]  # kept from the card train.py wrote
+    output = capsys.readouterr()
+    assert secret not in output.out + output.err
+    for path in folder.rglob("*"):
+        assert not path.is_file() or secret.encode() not in path.read_bytes(), path
+
+    previous = (folder / "README.md").read_text()
+    run_script("push", "--model", folder, "--hub_model_id", "someone/other", "--no-regenerate_card")
+    assert (folder / "README.md").read_text() == previous
+
+
+def test_push_offline_says_everything_is_saved_locally(trained, monkeypatch):
+    folder = trained("gru")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read once at import; make sure it holds here
+    with pytest.raises(UserInputError) as error:
+        push_to_hub(folder, "someone/tiny-gru")
+    message = str(error.value)
+    assert "\n" not in message
+    assert "upload" in message and "HF_HUB_OFFLINE" in message
+    assert f"everything is saved locally in {folder}" in message
+    assert f"scripts/push.py --model {folder} --hub_model_id someone/tiny-gru" in message
+
+
+def _http_401(*args, **kwargs):
+    request = httpx.Request("POST", "https://huggingface.co/api/repos/create")
+    raise HfHubHTTPError("401 Unauthorized", response=httpx.Response(401, request=request))
+
+
+def _unreachable(*args, **kwargs):
+    raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
+
+
+@pytest.mark.parametrize("failure, reason", [(_http_401, "hf auth login"), (_unreachable, "could not be reached")])
+def test_push_turns_hub_errors_into_one_line(trained, failure, reason, run_script, capsys):
+    folder = trained("gru")
+    with mock.patch.object(HfApi, "create_repo", side_effect=failure):
+        with pytest.raises(SystemExit) as exit_info:
+            run_script("push", "--model", folder, "--hub_model_id", "someone/tiny-gru", "--no-regenerate_card")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: upload to the Hub failed") and len(err.splitlines()) == 1
+    assert reason in err and "saved locally" in err
+
+
+def test_push_refuses_a_bad_repo_id_or_a_folder_without_a_model(trained, tmp_path):
+    with pytest.raises(UserInputError, match="not a valid repository id"):
+        push_to_hub(trained("gru"), "someone/two/slashes")
+    with pytest.raises(UserInputError, match="no trained model"):
+        push_to_hub(tmp_path, "someone/empty")
