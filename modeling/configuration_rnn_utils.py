@@ -21,6 +21,9 @@ class RNNClassifierConfig(PretrainedConfig):
             Whether the recurrent layers also read the text right to left.
         dropout (`float`, *optional*, defaults to 0.3):
             Dropout on the embeddings, between recurrent layers and before the classifier.
+        word_dropout (`float`, *optional*, defaults to 0.0):
+            In training, the probability of dropping a whole word vector (set to zero), so the model cannot lean on
+            any single word and learns to cope with words it has not seen.
         use_token_weights (`bool`, *optional*, defaults to `False`):
             Scale each token's embedding by a fixed per-token weight (for example its IDF computed on the training
             split). The weights are a saved buffer, so they travel with the model.
@@ -40,6 +43,7 @@ class RNNClassifierConfig(PretrainedConfig):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.3,
+        word_dropout: float = 0.0,
         use_token_weights: bool = False,
         freeze_embeddings: bool = False,
         initializer_range: float = 0.1,
@@ -52,6 +56,7 @@ class RNNClassifierConfig(PretrainedConfig):
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.dropout = dropout
+        self.word_dropout = word_dropout
         self.use_token_weights = use_token_weights
         self.freeze_embeddings = freeze_embeddings
         self.initializer_range = initializer_range

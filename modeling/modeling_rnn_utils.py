@@ -49,11 +49,15 @@ class TokenEmbedding(nn.Module):
         # A buffer, not a parameter: saved with the weights but never trained.
         self.register_buffer("token_weights", torch.ones(config.vocab_size) if config.use_token_weights else None)
         self.dropout = nn.Dropout(config.dropout)
+        self.word_dropout = config.word_dropout
 
     def forward(self, input_ids: torch.LongTensor) -> torch.Tensor:
         embeddings = self.word_embeddings(input_ids)  # (batch, seq_len, embedding_dim)
         if self.token_weights is not None:
             embeddings = embeddings * self.token_weights[input_ids].unsqueeze(-1)
+        if self.training and self.word_dropout > 0:
+            keep = torch.rand(input_ids.shape, device=input_ids.device) >= self.word_dropout  # (batch, seq_len)
+            embeddings = embeddings * keep.unsqueeze(-1)
         return self.dropout(embeddings)
 
 
