@@ -6,6 +6,8 @@ ids, a stratified, seeded validation (and test) split when the source has none, 
 message that says what to fix.
 """
 
+import gzip
+import json
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -112,7 +114,12 @@ def _load_source(config: DataConfig, data_dir: str | None) -> tuple[datasets.Dat
         builders = {_builder_for(path) for path in files.values()}
         if len(builders) > 1:
             raise UserInputError(f"{folder}: the split files mix formats ({sorted(builders)}); use one format")
-        raw = datasets.load_dataset(builders.pop(), data_files={k: str(v) for k, v in files.items()})
+        try:
+            raw = datasets.load_dataset(builders.pop(), data_files={k: str(v) for k, v in files.items()})
+        except Exception as error:  # pyarrow/pandas parse errors rarely say where: find the bad line ourselves
+            for path in files.values():
+                _raise_for_bad_line(path)
+            raise UserInputError(f"could not read the data files in {folder}: {error}") from error
         # Explicit `data_files` keep the config's role mapping; standard file names serve their own role.
         roles = dict(config.splits) if config.data_files else {s: (s if s in files else None) for s in SPLITS}
         return raw, roles
@@ -142,6 +149,23 @@ def _find_local_files(folder: Path, config: DataConfig) -> dict[str, Path]:
         endings = ", ".join(FILE_BUILDERS)
         raise UserInputError(f"no training file in {folder}: expected train.<ending> with one of: {endings}")
     return files
+
+
+def _raise_for_bad_line(path: Path) -> None:
+    """Raise a UserInputError naming the first line of `path` that is not UTF-8 (or, for JSON lines, not JSON)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    is_json = _builder_for(path) == "json"
+    with opener(path, "rb") as handle:
+        for line_number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UserInputError(f"{path}:{line_number}: not valid UTF-8 ({error.reason})") from None
+            if is_json and line.strip():
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise UserInputError(f"{path}:{line_number}: not a JSON object ({error.msg})") from None
 
 
 def _builder_for(path: Path) -> str:

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import transformers
 from datasets import Dataset
 from transformers import (
@@ -30,13 +31,17 @@ from transformers import (
     set_seed,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# `python scripts/train.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
+# package: put the repository root there instead.
+SCRIPTS_DIR = Path(__file__).resolve().parent
+sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
 
 from modeling.data import available_datasets, load_data_config, load_splits, tokenize_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
+from modeling.hub import check_repo_id, dataset_card_arguments, push_to_hub, write_model_card  # noqa: E402
 from modeling.metrics import build_compute_metrics  # noqa: E402
 from modeling.registry import MODEL_SPECS, get_model_spec  # noqa: E402
-from modeling.reporting import write_run_reports  # noqa: E402
+from modeling.reporting import format_summary, write_run_reports  # noqa: E402
 from modeling.tokenization import train_word_tokenizer  # noqa: E402
 from modeling.training import (  # noqa: E402
     FINETUNE_STRATEGIES,
@@ -155,6 +160,10 @@ RUN_DEFAULTS = {
 
 
 def parse_args() -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        # Several processes (torchrun) and no GPU: Accelerate runs them on the CPU with gloo only when told to,
+        # as `accelerate launch --cpu` does.
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=__doc__)
     if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
         return parser.parse_json_file(os.path.abspath(sys.argv[1]))
@@ -168,6 +177,67 @@ def parse_args() -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     return parser.parse_args_into_dataclasses()
 
 
+def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
+    """Refuse impossible values and flags that contradict each other, before anything is loaded or written."""
+    spec = get_model_spec(model_args.model_type)
+    positive = {
+        "--max_length": data_args.max_length,
+        "--vocab_size": model_args.vocab_size,
+        "--min_frequency": model_args.min_frequency,
+        "--lora_r": model_args.lora_r,
+        "--learning_rate": training_args.learning_rate,
+        "--per_device_train_batch_size": training_args.per_device_train_batch_size,
+        "--max_train_samples": data_args.max_train_samples,
+        "--max_eval_samples": data_args.max_eval_samples,
+        "--max_test_samples": data_args.max_test_samples,
+    }
+    for flag, value in positive.items():
+        if value is not None and value <= 0:
+            raise UserInputError(f"{flag} must be positive, got {value}")
+    if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
+        raise UserInputError(f"--num_train_epochs must be positive, got {training_args.num_train_epochs}")
+    if spec.is_pretrained:
+        for flag, value in (
+            ("--glove_path", model_args.glove_path),
+            ("--tfidf_weighting", model_args.tfidf_weighting),
+            ("--freeze_embeddings", model_args.freeze_embeddings),
+            ("--config_overrides", model_args.config_overrides),
+        ):
+            if value:
+                raise UserInputError(
+                    f"{flag} applies to the recurrent model types; {model_args.model_type} is a pretrained "
+                    "transformer (use --finetune_strategy to choose what trains)"
+                )
+    elif model_args.finetune_strategy != "full":
+        raise UserInputError(
+            f"--finetune_strategy {model_args.finetune_strategy} needs a pretrained transformer; "
+            f"{model_args.model_type} trains from scratch (use --freeze_embeddings to keep GloVe vectors fixed)"
+        )
+    if model_args.glove_path:
+        check_glove_dimension(model_args, spec)
+    if model_args.merge_lora and model_args.finetune_strategy != "lora":
+        raise UserInputError("--merge_lora needs --finetune_strategy lora")
+
+
+def check_glove_dimension(model_args: ModelArguments, spec) -> None:
+    """The GloVe file exists and its vectors have the model's embedding_dim (read from its first line)."""
+    path = Path(model_args.glove_path)
+    if not path.is_file():
+        raise UserInputError(f"GloVe file {path} does not exist")
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        fields = handle.readline().rstrip().split(" ")
+        if len(fields) == 2:  # a word2vec header: "count dim"
+            fields = handle.readline().rstrip().split(" ")
+    dimension = len(fields) - 1
+    overrides = parse_config_overrides(model_args.config_overrides, spec.config_class)
+    expected = overrides.get("embedding_dim", spec.config_class().embedding_dim)
+    if dimension != expected:
+        raise UserInputError(
+            f"{path} holds {dimension}-dimensional vectors but the model's embedding_dim is {expected}; "
+            f"pass --config_overrides embedding_dim={dimension}"
+        )
+
+
 def check_output_dir(training_args: TrainingArguments, data_args: DataArguments) -> None:
     """Refuse to write into a non-empty output_dir unless told to overwrite or resume."""
     output_dir = Path(training_args.output_dir)
@@ -177,6 +247,24 @@ def check_output_dir(training_args: TrainingArguments, data_args: DataArguments)
                 f"output directory {output_dir} is not empty; pass --overwrite_output_dir to replace its results, "
                 "--resume_from_checkpoint last to continue its run, or choose another --output_dir"
             )
+
+
+def resolve_resume(value: str | None, output_dir: str) -> str | None:
+    """`--resume_from_checkpoint last` -> the newest complete checkpoint of output_dir; a path is checked."""
+    if value is None:
+        return None
+    if value.lower() in ("last", "true"):
+        # A run killed while saving leaves a checkpoint without trainer_state.json (the Trainer writes it last).
+        complete = [c for c in Path(output_dir).glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
+        if not complete:
+            raise UserInputError(
+                f"no complete checkpoint in {output_dir} to resume from; start the run again without "
+                "--resume_from_checkpoint (add --overwrite_output_dir)"
+            )
+        return str(max(complete, key=lambda c: int(c.name.split("-")[-1])))
+    if not (Path(value) / "trainer_state.json").is_file():
+        raise UserInputError(f"{value} is not a complete checkpoint folder (it has no trainer_state.json)")
+    return value
 
 
 def build_tokenizer(
@@ -212,11 +300,6 @@ def build_model(model_args: ModelArguments, checkpoint: str | None, tokenizer, l
     }
     if spec.is_pretrained:
         return AutoModelForSequenceClassification.from_pretrained(checkpoint, **labels)
-    if model_args.finetune_strategy != "full":
-        raise UserInputError(
-            f"--finetune_strategy {model_args.finetune_strategy} needs a pretrained transformer; "
-            f"{model_args.model_type} trains from scratch (use --freeze_embeddings to keep GloVe vectors fixed)"
-        )
     overrides = parse_config_overrides(model_args.config_overrides, spec.config_class)
     config = spec.config_class(
         vocab_size=len(tokenizer),
@@ -253,7 +336,20 @@ def parse_config_overrides(text: str | None, config_class) -> dict:
 def main() -> None:
     model_args, data_args, training_args = parse_args()
     spec = get_model_spec(model_args.model_type)
+    check_arguments(model_args, data_args, training_args)
     check_output_dir(training_args, data_args)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    # Every process has checked the folder before any of them writes into it.
+    training_args.distributed_state.wait_for_everyone()
+    # The Trainer would create the hub repository at init and push at every save (failing offline before training
+    # starts): instead everything is saved locally and uploaded once, with its model card, at the end. The token is
+    # taken out of the arguments so that the saved training_args.bin never holds it.
+    hub_repo_id, hub_token = None, training_args.hub_token
+    training_args.hub_token = None
+    if training_args.push_to_hub:
+        hub_repo_id = training_args.hub_model_id or Path(training_args.output_dir).absolute().name
+        check_repo_id(hub_repo_id)
+        training_args.push_to_hub = False
 
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
@@ -267,10 +363,7 @@ def main() -> None:
 
     data_config = load_data_config(data_args.dataset)
     max_length = data_args.max_length or data_config.max_length
-    if max_length <= 0:
-        raise UserInputError(f"--max_length must be positive, got {max_length}")
     checkpoint = model_args.model_name_or_path or spec.default_checkpoint
-    Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
 
     # 1. Data: read, label and split once; tokenise once (the other processes wait, then read the cache).
     with training_args.main_process_first(desc="loading the dataset"):
@@ -285,6 +378,7 @@ def main() -> None:
     label_names = raw["train"].features["label"].names
     logger.info("dataset %s: %s rows, labels %s", data_config.name, {k: len(v) for k, v in raw.items()}, label_names)
 
+    Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)  # only now: bad data leaves nothing behind
     with training_args.main_process_first(desc="tokenizer and tokenisation"):
         tokenizer = build_tokenizer(
             model_args, checkpoint if spec.is_pretrained else None, raw["train"], max_length, training_args
@@ -332,13 +426,15 @@ def main() -> None:
     )
 
     # 4. Train, keep the best checkpoint, evaluate on validation and test.
-    resume = training_args.resume_from_checkpoint
-    resume = True if resume in ("last", "true", "True") else resume
+    if resume is not None:
+        logger.info("resuming from %s", resume)
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     if model_args.finetune_strategy == "lora":  # the adapter folder also keeps the labels of the task head
         trainer.model.get_base_model().config.save_pretrained(training_args.output_dir)
     trainer.save_state()  # trainer_state.json: the log history the curves and studies read
+    if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
+        (Path(training_args.output_dir) / "training_args.json").write_text(training_args.to_json_string())
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)
@@ -364,7 +460,19 @@ def main() -> None:
             logits=test_output.predictions,
             log_history=trainer.state.log_history,
         )
+        print(format_summary({**eval_metrics, **test_output.metrics}))
+        write_model_card(
+            training_args.output_dir,
+            repo_id=hub_repo_id,
+            base_model=checkpoint if spec.is_pretrained else None,
+            **dataset_card_arguments(data_config),
+        )
     logger.info("results in %s", training_args.output_dir)
+    if hub_repo_id is not None and trainer.is_world_process_zero():
+        url = push_to_hub(
+            training_args.output_dir, hub_repo_id, private=bool(training_args.hub_private_repo), token=hub_token
+        )
+        logger.info("uploaded to %s", url)
 
 
 if __name__ == "__main__":
