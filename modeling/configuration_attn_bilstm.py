@@ -7,7 +7,7 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
     r"""
     Configuration of [`AttnBiLSTMForSequenceClassification`]: embedding, stacked bidirectional LSTM, additive
     attention over time (masked at padding), and a classifier on the attention-weighted sum. Takes every argument of
-    [`RNNClassifierConfig`] (with `num_layers=2` and `bidirectional=True` by default), plus:
+    [`RNNClassifierConfig`] (with `num_layers=2`, `bidirectional=True` and `dropout=0.5` by default), plus:
 
     Args:
         attention_dim (`int`, *optional*, defaults to 128):
@@ -16,6 +16,8 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
 
     model_type = "attn_bilstm"
 
-    def __init__(self, attention_dim: int = 128, num_layers: int = 2, bidirectional: bool = True, **kwargs):
+    def __init__(
+        self, attention_dim: int = 128, num_layers: int = 2, bidirectional: bool = True, dropout: float = 0.5, **kwargs
+    ):
         self.attention_dim = attention_dim
-        super().__init__(num_layers=num_layers, bidirectional=bidirectional, **kwargs)
+        super().__init__(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, **kwargs)

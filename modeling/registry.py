@@ -15,7 +15,8 @@ from .errors import UserInputError
 # Training defaults of each family; a flag given on the command line always wins.
 RNN_TRAINING_DEFAULTS = {
     "learning_rate": 2e-3,
-    "num_train_epochs": 6,
+    "num_train_epochs": 4,
+    "label_smoothing_factor": 0.1,
     "per_device_train_batch_size": 64,
     "per_device_eval_batch_size": 256,
     "warmup_steps": 0.05,

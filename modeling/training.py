@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedModel, Trainer, TrainingArguments
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .errors import UserInputError
 
@@ -136,10 +137,31 @@ def resolve_optimizer(name: str, args: TrainingArguments, momentum: float) -> tu
     return Trainer.get_optimizer_cls_and_kwargs(args)
 
 
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """
+    `LengthGroupedSampler` whose order depends only on the seed and the epoch. The stock sampler draws from the global
+    random state, which a run resumed in the middle of an epoch holds in another state than the original run did, so
+    the resumed run would see other batches; with this one it sees the same ones and ends with the same model.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # the Trainer calls it before each epoch
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
 class TextClassificationTrainer(Trainer):
     """
-    `Trainer` whose optimizer is built from `layerwise_parameter_groups` with the class `resolve_optimizer` picks.
-    The groups and their learning rates are logged when the optimizer is created.
+    `Trainer` whose optimizer is built from `layerwise_parameter_groups` with the class `resolve_optimizer` picks
+    (the groups and their learning rates are logged when it is created), and whose length-grouped batches depend
+    only on the seed and epoch, so that an interrupted run resumes to the same result.
     """
 
     def __init__(
@@ -149,6 +171,13 @@ class TextClassificationTrainer(Trainer):
         self.optimizer_name = optimizer_name
         self.momentum = momentum
         self.layerwise_lr_decay = layerwise_lr_decay
+
+    def _get_train_sampler(self, train_dataset=None) -> torch.utils.data.Sampler | None:
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+        return sampler
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
