@@ -168,6 +168,11 @@ class TextClassificationTrainer(Trainer):
         self, *args, optimizer_name: str = "adamw", momentum: float = 0.9, layerwise_lr_decay: float = 1.0, **kwargs
     ):
         super().__init__(*args, **kwargs)
+        # Each example is one item here, so a plain per-batch mean is exact. Telling the Trainer the model takes loss
+        # kwargs would make it multiply the loss by the number of processes, which is right only for losses summed
+        # over `num_items_in_batch`; BERT's own loss and the label-smoothing loss are means, and would train with
+        # gradients N times too large under N processes.
+        self.model_accepts_loss_kwargs = False
         self.optimizer_name = optimizer_name
         self.momentum = momentum
         self.layerwise_lr_decay = layerwise_lr_decay
@@ -176,7 +181,9 @@ class TextClassificationTrainer(Trainer):
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler:
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+            # Group by the global batch: each process then takes every N-th per-device batch, and N processes see
+            # together what one process with an N times larger batch would.
+            return EpochSeededLengthGroupedSampler(sampler.batch_size * self.args.world_size, sampler.lengths, seed)
         return sampler
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
@@ -219,7 +226,11 @@ def class_weighted_loss(labels: list[int], num_labels: int) -> tuple[Callable, l
 
     def loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | None = None) -> torch.Tensor:
         logits = outputs["logits"]
-        value = nn.functional.cross_entropy(logits, labels, weight=weight_tensor.to(logits.device))
+        weight = weight_tensor.to(logits.device)
+        if num_items_in_batch is None:
+            value = nn.functional.cross_entropy(logits, labels, weight=weight)
+        else:  # the Trainer counted the examples over all processes and scales the loss to match
+            value = nn.functional.cross_entropy(logits, labels, weight=weight, reduction="sum") / num_items_in_batch
         auxiliary = outputs.get("auxiliary_loss")
         return value if auxiliary is None else value + auxiliary
 

@@ -84,23 +84,25 @@ def tiny_transformer_dir(tmp_path_factory):
 
     made = {}
 
-    def make(kind: str = "bert") -> Path:
-        if kind not in made:
+    def make(kind: str = "bert", dropout: float = 0.1) -> Path:
+        if (kind, dropout) not in made:
             tokenizer = AutoTokenizer.from_pretrained(MINILM)
             if kind == "bert":
                 config = BertConfig(
                     vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                    intermediate_size=37, max_position_embeddings=128,
+                    intermediate_size=37, max_position_embeddings=128, hidden_dropout_prob=dropout,
+                    attention_probs_dropout_prob=dropout,
                 )  # fmt: skip
             else:
                 config = DistilBertConfig(
                     vocab_size=tokenizer.vocab_size, dim=32, n_layers=4, n_heads=2, hidden_dim=37,
-                    max_position_embeddings=128,
+                    max_position_embeddings=128, dropout=dropout, attention_dropout=dropout,
+                    seq_classif_dropout=dropout,
                 )  # fmt: skip
             folder = tmp_path_factory.mktemp(f"tiny_{kind}")
             AutoModel.from_config(config).save_pretrained(folder)
             tokenizer.save_pretrained(folder)
-            made[kind] = folder
-        return made[kind]
+            made[kind, dropout] = folder
+        return made[kind, dropout]
 
     return make

@@ -1,5 +1,6 @@
 """The recurrent architectures as transformers models: one shared set of checks, run on every architecture."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -130,48 +131,59 @@ def test_save_and_load_round_trip(architecture, tmp_path):
 LOAD_WITHOUT_PACKAGE = textwrap.dedent(
     """
     import importlib.util, json, sys
-    repo, folder = sys.argv[1], sys.argv[2]
+    repo, request = sys.argv[1], json.loads(sys.argv[2])
     sys.path = [p for p in sys.path if p not in ("", repo)]
     sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
     assert importlib.util.find_spec("modeling") is None, "the package is still importable"
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
-    ids = torch.tensor(json.loads(sys.argv[3]))
-    classifier = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
-    encoder = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
-    with torch.no_grad():
-        print(json.dumps({
-            "logits": classifier(ids).logits.tolist(),
-            "pooled": encoder(ids).pooler_output.tolist(),
-            "module": type(classifier).__module__,
-        }))
+    results = {}
+    for folder, ids in request.items():
+        ids = torch.tensor(ids)
+        classifier = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+        encoder = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+        with torch.no_grad():
+            results[folder] = {
+                "logits": classifier(ids).logits.tolist(),
+                "pooled": encoder(ids).pooler_output.tolist(),
+                "module": type(classifier).__module__,
+            }
+    print(json.dumps(results))
     """
 )
 
 
-def test_loads_with_trust_remote_code_without_this_package(architecture, tmp_path):
-    config_class, _, classifier_class = architecture
-    tester = RNNModelTester(config_class)
-    model = classifier_class(tester.config).eval()
-    model.save_pretrained(tmp_path / "model")
-    ids = tester.inputs()["input_ids"][:, :4].clamp(min=1)
+@pytest.fixture(scope="module")
+def loaded_without_package(tmp_path_factory) -> dict:
+    """Save every architecture, then load them all with trust_remote_code in one Python without this package."""
+    models, request = {}, {}
+    for config_class, _, classifier_class in ARCHITECTURES:
+        tester = RNNModelTester(config_class)
+        model = classifier_class(tester.config).eval()
+        folder = tmp_path_factory.mktemp(config_class.model_type)
+        model.save_pretrained(folder)
+        ids = tester.inputs()["input_ids"][:, :4].clamp(min=1)
+        models[config_class.model_type] = (model, ids, str(folder))
+        request[str(folder)] = ids.tolist()
     result = subprocess.run(
-        [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(REPO), str(tmp_path / "model"), str(ids.tolist())],
-        cwd=tmp_path,
+        [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(REPO), json.dumps(request)],
+        cwd=tmp_path_factory.mktemp("elsewhere"),
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    import json
-
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    return {name: (model, ids, loaded[folder]) for name, (model, ids, folder) in models.items()}
+
+
+def test_loads_with_trust_remote_code_without_this_package(architecture, loaded_without_package):
+    model, ids, loaded = loaded_without_package[architecture[0].model_type]
     assert loaded["module"].startswith("transformers_modules.")
     with torch.no_grad():
         torch.testing.assert_close(torch.tensor(loaded["logits"]), model(ids).logits, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(
-            torch.tensor(loaded["pooled"]), model.encoder(ids).pooler_output, atol=1e-5, rtol=1e-5
-        )
+        pooled = model.encoder(ids).pooler_output
+        torch.testing.assert_close(torch.tensor(loaded["pooled"]), pooled, atol=1e-5, rtol=1e-5)
 
 
 def test_pretrained_vectors_survive_post_init_and_from_pretrained(architecture, tmp_path):
