@@ -11,6 +11,7 @@ from .modeling_rnn_utils import (
     TokenEmbedding,
     default_attention_mask,
     run_rnn,
+    stacked_rnn,
 )
 
 
@@ -26,14 +27,7 @@ class AttnBiLSTMModel(RNNPreTrainedModel):
     def __init__(self, config: AttnBiLSTMConfig):
         super().__init__(config)
         self.embeddings = TokenEmbedding(config)
-        self.rnn = nn.LSTM(
-            config.embedding_dim,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            bidirectional=config.bidirectional,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            batch_first=True,
-        )
+        self.rnn = stacked_rnn(config, config.embedding_dim)
         self.attention_projection = nn.Linear(config.output_size, config.attention_dim)
         self.attention_vector = nn.Linear(config.attention_dim, 1, bias=False)
         self.post_init()

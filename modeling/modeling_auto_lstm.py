@@ -12,6 +12,7 @@ from .modeling_rnn_utils import (
     default_attention_mask,
     last_layer_state,
     run_rnn,
+    stacked_rnn,
 )
 
 
@@ -27,14 +28,7 @@ class AutoLSTMModel(RNNPreTrainedModel):
     def __init__(self, config: AutoLSTMConfig):
         super().__init__(config)
         self.embeddings = TokenEmbedding(config)
-        self.rnn = nn.LSTM(
-            config.embedding_dim,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            bidirectional=config.bidirectional,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            batch_first=True,
-        )
+        self.rnn = stacked_rnn(config, config.embedding_dim)
         self.decoder = nn.LSTM(config.output_size, config.hidden_size, batch_first=True)
         self.reconstruction = nn.Linear(config.hidden_size, config.embedding_dim)
         self.post_init()

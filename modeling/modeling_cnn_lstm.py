@@ -12,6 +12,7 @@ from .modeling_rnn_utils import (
     default_attention_mask,
     last_layer_state,
     run_rnn,
+    stacked_rnn,
 )
 
 
@@ -31,14 +32,7 @@ class CNNLSTMModel(RNNPreTrainedModel):
             for kernel_size in config.kernel_sizes
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.rnn = nn.LSTM(
-            config.num_filters * len(config.kernel_sizes),
-            config.hidden_size,
-            num_layers=config.num_layers,
-            bidirectional=config.bidirectional,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            batch_first=True,
-        )
+        self.rnn = stacked_rnn(config, config.num_filters * len(config.kernel_sizes))
         self.post_init()
 
     def forward(

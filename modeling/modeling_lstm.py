@@ -1,7 +1,6 @@
 """LSTM (and GRU / plain RNN) text classifier: embedding, stacked recurrent layers, final hidden state."""
 
 import torch
-from torch import nn
 
 from .configuration_lstm import LSTMConfig
 from .modeling_rnn_utils import (
@@ -12,9 +11,8 @@ from .modeling_rnn_utils import (
     default_attention_mask,
     last_layer_state,
     run_rnn,
+    stacked_rnn,
 )
-
-RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 class LSTMModel(RNNPreTrainedModel):
@@ -25,14 +23,7 @@ class LSTMModel(RNNPreTrainedModel):
     def __init__(self, config: LSTMConfig):
         super().__init__(config)
         self.embeddings = TokenEmbedding(config)
-        self.rnn = RNN_CELLS[config.cell_type](
-            config.embedding_dim,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            bidirectional=config.bidirectional,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            batch_first=True,
-        )
+        self.rnn = stacked_rnn(config, config.embedding_dim, config.cell_type)
         self.post_init()
 
     def forward(

@@ -66,6 +66,21 @@ def default_attention_mask(input_ids: torch.LongTensor, attention_mask: torch.Te
     return torch.ones_like(input_ids) if attention_mask is None else attention_mask
 
 
+RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def stacked_rnn(config: RNNClassifierConfig, input_size: int, cell_type: str = "lstm") -> nn.RNNBase:
+    """The stacked recurrent layers `config` describes: batch first, dropout between layers."""
+    return RNN_CELLS[cell_type](
+        input_size,
+        config.hidden_size,
+        num_layers=config.num_layers,
+        bidirectional=config.bidirectional,
+        dropout=config.dropout if config.num_layers > 1 else 0.0,
+        batch_first=True,
+    )
+
+
 def run_rnn(
     rnn: nn.RNNBase, inputs: torch.Tensor, attention_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:

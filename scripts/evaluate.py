@@ -22,7 +22,7 @@ import datasets
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import DataCollatorWithPadding
 
 # `python scripts/evaluate.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
 # package: put the repository root there instead.
@@ -32,6 +32,7 @@ sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".")
 import modeling  # noqa: E402, F401  (registers the recurrent architectures with the Auto classes)
 from modeling.data import SPLITS, available_datasets, load_data_config, load_splits, tokenize_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
+from modeling.loading import load_model_folder  # noqa: E402
 from modeling.reporting import format_summary, write_run_reports  # noqa: E402
 from modeling.training import count_parameters  # noqa: E402
 
@@ -82,21 +83,6 @@ def parse_args() -> argparse.Namespace:
     if args.latency_samples < 0:
         raise UserInputError(f"--latency_samples must be 0 or more, got {args.latency_samples}")
     return args
-
-
-def load_model_folder(folder: str, device: torch.device):
-    """The model (in eval mode, on `device`) and tokenizer saved in `folder`, or a one-line error."""
-    path = Path(folder)
-    if not path.is_dir():
-        raise UserInputError(f"model folder {folder} does not exist; pass the --output_dir of a training run")
-    if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
-        raise UserInputError(f"{folder} holds no config.json; pass the --output_dir of a training run")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as error:
-        raise UserInputError(f"{folder} holds no loadable tokenizer ({error}); save one beside the model") from error
-    model = AutoModelForSequenceClassification.from_pretrained(folder)
-    return model.to(device).eval(), tokenizer
 
 
 def resolve_max_length(requested: int | None, default: int, model, tokenizer) -> int:

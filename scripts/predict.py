@@ -20,7 +20,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import DataCollatorWithPadding
 
 # `python scripts/predict.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
 # package: put the repository root there instead.
@@ -30,6 +30,7 @@ sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".")
 import modeling  # noqa: E402, F401  (registers the recurrent architectures with the Auto classes)
 from modeling.data import tokenize_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
+from modeling.loading import load_model_folder  # noqa: E402
 from modeling.reporting import plot_attention, softmax  # noqa: E402
 
 # Without any other limit (a tokenizer that records none, a model without position embeddings), truncate here.
@@ -91,23 +92,6 @@ def read_texts(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def load_model_folder(folder: str, device: torch.device, explain: bool):
-    """The model (eval mode, on `device`) and tokenizer saved in `folder`, or a one-line error."""
-    path = Path(folder)
-    if not path.is_dir():
-        raise UserInputError(f"model folder {folder} does not exist; pass the --output_dir of a training run")
-    if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
-        raise UserInputError(f"{folder} holds no config.json; pass the --output_dir of a training run")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as error:
-        raise UserInputError(f"{folder} holds no loadable tokenizer ({error}); save one beside the model") from error
-    # The fused (sdpa, flash) attention kernels return no weights; the eager one does.
-    options = {"attn_implementation": "eager"} if explain else {}
-    model = AutoModelForSequenceClassification.from_pretrained(folder, **options)
-    return model.to(device).eval(), tokenizer
-
-
 def resolve_max_length(requested: int | None, model, tokenizer) -> int:
     """`requested`, or the tokenizer's model_max_length; never more positions than the model has."""
     positions = getattr(model.config, "max_position_embeddings", None)
@@ -160,7 +144,12 @@ def main() -> list[dict]:
     datasets.disable_progress_bars()
     texts = read_texts(args)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, tokenizer = load_model_folder(args.model, device, args.explain)
+    model, tokenizer = load_model_folder(
+        # The fused (sdpa, flash) attention kernels return no weights; the eager one does.
+        args.model,
+        device,
+        **({"attn_implementation": "eager"} if args.explain else {}),
+    )
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     max_length = resolve_max_length(args.max_length, model, tokenizer)
 

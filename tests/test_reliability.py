@@ -175,3 +175,20 @@ def test_word_tokenizer_and_mapping_survive_any_text():
     tokenized = tokenize_splits(dataset, tokenizer, max_length=load_data_config("tweet_sentiment").max_length)
     lengths = tokenized["train"]["length"]
     assert all(1 <= n <= 64 for n in lengths)
+
+
+def test_weights_are_only_read_from_safetensors(tmp_path):
+    import torch
+
+    import modeling
+    from modeling.errors import UserInputError
+    from modeling.loading import load_model_folder
+
+    model = modeling.LSTMForSequenceClassification(modeling.LSTMConfig(vocab_size=10, num_labels=2))
+    model.save_pretrained(tmp_path)
+    train_word_tokenizer(["a b c"], min_frequency=1).save_pretrained(tmp_path)
+    assert load_model_folder(str(tmp_path), torch.device("cpu"))[0].config.model_type == "lstm"
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")  # a pickle: never to be loaded
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(UserInputError, match="safetensors"):
+        load_model_folder(str(tmp_path), torch.device("cpu"))
