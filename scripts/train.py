@@ -299,7 +299,9 @@ def build_model(model_args: ModelArguments, checkpoint: str | None, tokenizer, l
         "label2id": {name: i for i, name in enumerate(label_names)},
     }
     if spec.is_pretrained:
-        return AutoModelForSequenceClassification.from_pretrained(checkpoint, **labels)
+        # Float32 weights whatever dtype the checkpoint is stored in (MiniLM's is float16): --bf16/--fp16 train with
+        # autocast on top of them.
+        return AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32, **labels)
     overrides = parse_config_overrides(model_args.config_overrides, spec.config_class)
     config = spec.config_class(
         vocab_size=len(tokenizer),
