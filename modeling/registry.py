@@ -31,6 +31,13 @@ TRANSFORMER_TRAINING_DEFAULTS = {
     "weight_decay": 0.01,
 }
 
+# With less of the model training, a larger step suits: a frozen encoder leaves only the head, LoRA only small
+# adapters. Applied on top of the transformer defaults; a flag given on the command line still wins.
+FINETUNE_STRATEGY_DEFAULTS = {
+    "freeze": {"learning_rate": 1e-3},
+    "lora": {"learning_rate": 5e-4},
+}
+
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -40,7 +40,7 @@ from modeling.data import available_datasets, load_data_config, load_splits, tok
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.hub import check_repo_id, dataset_card_arguments, push_to_hub, write_model_card  # noqa: E402
 from modeling.metrics import build_compute_metrics  # noqa: E402
-from modeling.registry import MODEL_SPECS, get_model_spec  # noqa: E402
+from modeling.registry import FINETUNE_STRATEGY_DEFAULTS, MODEL_SPECS, get_model_spec  # noqa: E402
 from modeling.reporting import format_summary, write_run_reports  # noqa: E402
 from modeling.tokenization import train_word_tokenizer  # noqa: E402
 from modeling.training import (  # noqa: E402
@@ -170,7 +170,10 @@ def parse_args() -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     # Defaults depend on the model type and dataset: read those two first, then parse everything.
     known, _ = parser.parse_known_args()
     if known.model_type is not None:
-        defaults = {**RUN_DEFAULTS, **get_model_spec(known.model_type).training_defaults}
+        spec = get_model_spec(known.model_type)
+        defaults = {**RUN_DEFAULTS, **spec.training_defaults}
+        if spec.is_pretrained:
+            defaults.update(FINETUNE_STRATEGY_DEFAULTS.get(known.finetune_strategy, {}))
         dataset_name = Path(known.dataset).stem
         defaults["output_dir"] = f"outputs/{known.model_type}-{dataset_name}"
         parser.set_defaults(**defaults)
