@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy.special import softmax
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report
 
 from .metrics import classification_metrics
@@ -28,13 +29,6 @@ SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "re
 SUMMARY_SPLITS = {"eval": "validation", "test": "test"}
 # Above this many classes the confusion-matrix cells are too small to hold their numbers.
 MAX_ANNOTATED_CLASSES = 25
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of `(n, num_labels)` logits."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def write_predictions_csv(
@@ -332,7 +326,7 @@ def write_run_reports(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     logits = logits[0] if isinstance(logits, tuple) else logits
-    probabilities = softmax(np.asarray(logits, dtype=np.float64))  # (n, num_labels)
+    probabilities = softmax(np.asarray(logits, dtype=np.float64), axis=-1)  # (n, num_labels)
     predictions = probabilities.argmax(-1)
     labels = np.asarray(labels)
     write_predictions_csv(output_dir / f"{split}_predictions.csv", list(texts), labels, probabilities, label_names)

@@ -20,6 +20,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
+from scipy.special import softmax
 from transformers import DataCollatorWithPadding
 
 # `python scripts/predict.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
@@ -31,7 +32,7 @@ import modeling  # noqa: E402, F401  (registers the recurrent architectures with
 from modeling.data import tokenize_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
-from modeling.reporting import plot_attention, softmax  # noqa: E402
+from modeling.reporting import plot_attention  # noqa: E402
 
 # Without any other limit (a tokenizer that records none, a model without position embeddings), truncate here.
 FALLBACK_MAX_LENGTH = 512
@@ -172,7 +173,7 @@ def main() -> list[dict]:
         batch = {key: value.to(device) for key, value in collator(rows).items()}
         with torch.no_grad():
             outputs = model(**batch, output_attentions=explain)
-        probabilities = softmax(outputs.logits.float().cpu().numpy())  # (batch, num_labels)
+        probabilities = softmax(outputs.logits.float().cpu().numpy(), axis=-1)  # (batch, num_labels)
         weights = None
         if explain:
             if outputs.attentions is None:

@@ -5,11 +5,11 @@ import csv
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.special import softmax
 
 from modeling.reporting import (
     format_summary,
     plot_attention,
-    softmax,
     training_curves,
     write_run_reports,
 )
@@ -65,7 +65,7 @@ def test_write_run_reports_writes_every_file(tmp_path):
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["text", "label", "predicted_label", "confidence"]
     assert len(rows) == len(labels)
-    probabilities = softmax(logits)
+    probabilities = softmax(logits, axis=-1)
     for row, text, label, probs in zip(rows, texts, labels, probabilities):
         assert row["text"] == text
         assert row["label"] == LABELS[label]
