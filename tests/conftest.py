@@ -78,7 +78,15 @@ def toy_data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_transformer_dir(tmp_path_factory):
+def minilm() -> Path:
+    """The pretrained MiniLM folder of ../shared (its tokenizer is bert-base-uncased's); tests skip without it."""
+    if not MINILM.is_dir():
+        pytest.skip("the shared MiniLM folder is not beside this checkout")
+    return MINILM
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer_dir(tmp_path_factory, minilm):
     """Make a tiny random BERT or DistilBERT checkpoint (4 layers, width 32) with the MiniLM tokenizer."""
     from transformers import AutoModel, AutoTokenizer, BertConfig, DistilBertConfig
 
@@ -86,7 +94,7 @@ def tiny_transformer_dir(tmp_path_factory):
 
     def make(kind: str = "bert", dropout: float = 0.1) -> Path:
         if (kind, dropout) not in made:
-            tokenizer = AutoTokenizer.from_pretrained(MINILM)
+            tokenizer = AutoTokenizer.from_pretrained(minilm)
             if kind == "bert":
                 config = BertConfig(
                     vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,

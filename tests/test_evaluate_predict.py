@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import MINILM, TINY_RNN_OVERRIDES, load_script
+from conftest import TINY_RNN_OVERRIDES, load_script
 from PIL import Image
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
 
@@ -65,23 +65,21 @@ def lstm_model(tmp_path_factory, attn_model):
     return folder
 
 
-def tiny_bert(folder, labels: list[str]):
-    if not MINILM.is_dir():
-        pytest.skip("the shared MiniLM folder is not beside this checkout")
+def tiny_bert(folder, labels: list[str], minilm):
     config = BertConfig(
         vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
         id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
     )  # fmt: skip
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(MINILM).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm).save_pretrained(folder)
     return folder
 
 
 @pytest.fixture(scope="module")
-def bert_model(tmp_path_factory):
+def bert_model(tmp_path_factory, minilm):
     """A tiny random BERT classifier with the toy data's labels and the MiniLM (bert-base-uncased) tokenizer."""
-    return tiny_bert(tmp_path_factory.mktemp("bert"), LABELS)
+    return tiny_bert(tmp_path_factory.mktemp("bert"), LABELS, minilm)
 
 
 def assert_png(path, min_width=150, min_height=80):
@@ -139,8 +137,8 @@ def test_evaluate_writes_metrics_and_reports(attn_model, toy_data_dir):
     assert all(name in report for name in LABELS)
 
 
-def test_evaluate_refuses_a_model_with_other_labels(tmp_path, toy_data_dir, capsys):
-    folder = tiny_bert(tmp_path / "bert2", ["ham", "spam"])
+def test_evaluate_refuses_a_model_with_other_labels(tmp_path, toy_data_dir, capsys, minilm):
+    folder = tiny_bert(tmp_path / "bert2", ["ham", "spam"], minilm)
     with pytest.raises(SystemExit) as exit_info:
         run_main("evaluate", "--model", folder, "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir)
     assert exit_info.value.code == 2
@@ -172,11 +170,9 @@ def test_predict_explains_a_transformer(bert_model, tmp_path, capsys):
     assert results[0]["label"] in out and "attention_001.png" in out
 
 
-def test_heatmap_tokens_leave_out_cls_and_sep():
-    if not MINILM.is_dir():
-        pytest.skip("the shared MiniLM folder is not beside this checkout")
+def test_heatmap_tokens_leave_out_cls_and_sep(minilm):
     predict = load_script("predict")
-    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    tokenizer = AutoTokenizer.from_pretrained(minilm)
     ids = tokenizer("hello world")["input_ids"]  # [CLS] hello world [SEP]
     tokens, weights = predict.shown_tokens(ids, np.array([0.4, 0.3, 0.2, 0.1]), tokenizer)
     assert tokens == ["hello", "world"] and weights.tolist() == pytest.approx([0.3, 0.2])

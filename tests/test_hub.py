@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 import torch
-from conftest import MINILM, REPO, TINY_RNN_OVERRIDES, load_script
+from conftest import REPO, TINY_RNN_OVERRIDES, load_script
 from huggingface_hub import HfApi, ModelCard, constants
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoUrl
@@ -32,27 +32,8 @@ DATASET = {
 }
 
 
-def tiny_checkpoint(model_type: str, folder: Path) -> Path:
-    """A random two-layer, width-32 BERT or DistilBERT saved with the MiniLM tokenizer, as a stand-in checkpoint."""
-    from transformers import AutoModel, BertConfig, DistilBertConfig
-
-    tokenizer = AutoTokenizer.from_pretrained(MINILM)
-    if model_type == "bert":
-        config = BertConfig(
-            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, max_position_embeddings=128,
-        )  # fmt: skip
-    else:
-        config = DistilBertConfig(
-            vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
-        )
-    AutoModel.from_config(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, toy_data_dir):
+def trained(tmp_path_factory, toy_data_dir, tiny_transformer_dir):
     """`trained(model_type)`: a folder scripts/train.py trained (1 epoch, tiny, toy data), with its card; cached."""
     folders = {}
 
@@ -63,9 +44,7 @@ def trained(tmp_path_factory, toy_data_dir):
                 overrides = TINY_RNN_OVERRIDES if model_type == "attn_bilstm" else "embedding_dim=16,hidden_size=8"
                 model_args = ["--config_overrides", overrides]
             else:
-                if not MINILM.is_dir():
-                    pytest.skip("the shared MiniLM folder is not beside this checkout")
-                model_args = ["--model_name_or_path", tiny_checkpoint(model_type, root / "checkpoint")]
+                model_args = ["--model_name_or_path", tiny_transformer_dir(model_type)]
             output_dir = root / "run"
             argv = [
                 "train.py", "--model_type", model_type, *model_args, "--dataset", "tweet_sentiment",
@@ -76,7 +55,7 @@ def trained(tmp_path_factory, toy_data_dir):
                 patch.setattr(sys, "argv", [str(arg) for arg in argv])
                 load_script("train").main()
             # Until train.py writes the card itself, do here what it will do at the end of a run.
-            base_model = str(root / "checkpoint") if model_type in TRANSFORMER_TYPES else None
+            base_model = str(tiny_transformer_dir(model_type)) if model_type in TRANSFORMER_TYPES else None
             write_model_card(output_dir, base_model=base_model, **DATASET)
             folders[model_type] = output_dir
         return folders[model_type]

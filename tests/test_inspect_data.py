@@ -6,7 +6,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import MINILM
 from PIL import Image
 
 LABELS = ["negative", "neutral", "positive"]
@@ -77,11 +76,9 @@ def test_tables_are_printed(toy_data_dir, tmp_path, run_script, capsys):
     assert counts_line.split() == ["negative", "80", "20", "20", "120"]
 
 
-def test_pretrained_tokenizer_counts_special_tokens(word_level_stats, toy_data_dir, tmp_path, run_script):
-    if not MINILM.is_dir():
-        pytest.skip("the shared MiniLM folder is not beside this checkout")
+def test_pretrained_tokenizer_counts_special_tokens(word_level_stats, toy_data_dir, tmp_path, run_script, minilm):
     stats = run_script(
-        "inspect_data", "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir, "--tokenizer", MINILM,
+        "inspect_data", "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir, "--tokenizer", minilm,
         "--output_dir", tmp_path,
     )  # fmt: skip
     words = word_level_stats[0]

@@ -80,14 +80,10 @@ def test_glove_and_tfidf_options(run_script, tmp_path, toy_data_dir):
     assert weights[tokenizer.convert_tokens_to_ids("the")] < weights[tokenizer.convert_tokens_to_ids("good")]
 
 
-def test_pretrained_tokenizer_for_an_rnn(run_script, tmp_path, toy_data_dir):
-    from conftest import MINILM
-
-    if not MINILM.is_dir():
-        pytest.skip("the shared MiniLM folder is not beside this checkout")
+def test_pretrained_tokenizer_for_an_rnn(run_script, tmp_path, toy_data_dir, minilm):
     output_dir = tmp_path / "wordpiece"
     run_script(
-        "train", "--model_type", "gru", "--tokenizer_name", MINILM, "--config_overrides",
+        "train", "--model_type", "gru", "--tokenizer_name", minilm, "--config_overrides",
         "embedding_dim=16,hidden_size=8", *quick_args(output_dir, toy_data_dir),
     )  # fmt: skip
     assert len(AutoTokenizer.from_pretrained(output_dir)) == 30522
