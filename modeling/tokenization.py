@@ -48,7 +48,7 @@ def train_word_tokenizer(
         pad_token=PAD_TOKEN,
         unk_token=UNK_TOKEN,
         model_max_length=model_max_length,
-        padding_side="right",  # the models pack sequences by length and expect right padding
+        padding_side="right",  # the recurrent models read each text up to its length
         model_input_names=["input_ids", "attention_mask"],
     )
 

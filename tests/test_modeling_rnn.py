@@ -258,3 +258,42 @@ def test_auto_lstm_adds_the_weighted_reconstruction_loss_in_training_only():
     torch.testing.assert_close(
         eval_outputs.loss, torch.nn.functional.cross_entropy(eval_outputs.logits, inputs["labels"])
     )
+
+
+@pytest.mark.parametrize(
+    "cell, nonlinearity, num_layers, bidirectional",
+    [("lstm", None, 2, True), ("lstm", None, 1, False), ("gru", None, 2, True), ("rnn", "tanh", 2, True),
+     ("rnn", "relu", 1, True)],
+)  # fmt: skip
+def test_unpacked_recurrence_matches_the_packed_one(cell, nonlinearity, num_layers, bidirectional):
+    """The CPU path (each text reversed within its length) gives the packed path's outputs, states and gradients."""
+    from modeling.modeling_rnn_utils import RNN_CELLS, run_rnn_packed, run_rnn_reversed
+
+    torch.manual_seed(0)
+    kwargs = {"nonlinearity": nonlinearity} if nonlinearity else {}
+    rnn = RNN_CELLS[cell](5, 4, num_layers=num_layers, bidirectional=bidirectional, batch_first=True, **kwargs)
+    rnn.eval()  # no dropout between layers, so both paths compute the same function
+    lengths = torch.tensor([6, 1, 3, 6, 2])
+    inputs = torch.randn(5, 6, 5)
+    results = []
+    for run in (run_rnn_packed, run_rnn_reversed):
+        x = inputs.clone().requires_grad_(True)
+        rnn.zero_grad()
+        outputs, h_n = run(rnn, x, lengths)
+        (outputs.pow(2).sum() + h_n.pow(2).sum()).backward()
+        results.append((outputs, h_n, x.grad, [p.grad.clone() for p in rnn.parameters()]))
+    (packed_out, packed_h, packed_dx, packed_dw), (out, h, dx, dw) = results
+    assert out.shape == packed_out.shape and h.shape == packed_h.shape == (num_layers * (1 + bidirectional), 5, 4)
+    torch.testing.assert_close(out, packed_out)
+    torch.testing.assert_close(h, packed_h)
+    assert out[1, 1:].abs().sum() == 0  # zero at padding
+    torch.testing.assert_close(dx, packed_dx)
+    for grad, packed_grad in zip(dw, packed_dw):
+        torch.testing.assert_close(grad, packed_grad)
+    # Without padding, run_rnn calls the module as it is: the same function again.
+    from modeling.modeling_rnn_utils import run_rnn
+
+    with torch.no_grad():
+        full_out, full_h = run_rnn(rnn, inputs, torch.ones(5, 6))
+        torch.testing.assert_close(full_out, run_rnn_reversed(rnn, inputs, torch.full((5,), 6))[0])
+        torch.testing.assert_close(full_h, run_rnn_packed(rnn, inputs, torch.full((5,), 6))[1])
