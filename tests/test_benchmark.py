@@ -1,0 +1,105 @@
+"""scripts/benchmark.py and scripts/run_profiled.py: both sides run, and every figure is read and compared right."""
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REPO, TINY_RNN_OVERRIDES, load_script
+
+PEERS = REPO.parent / "shared" / "peers"
+
+
+def run_profiled(tmp_path, source: str, *args: str, env: dict | None = None) -> tuple[int, dict]:
+    script = tmp_path / "program.py"
+    script.write_text(source)
+    report = tmp_path / "report.json"
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "run_profiled.py"), str(report), str(script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return completed.returncode, json.loads(report.read_text())
+
+
+def test_run_profiled_passes_arguments_and_reports_exit_status_and_time(tmp_path):
+    source = "import sys, time\ntime.sleep(0.3)\nprint(sys.argv)\nsys.exit(int(sys.argv[1]))\n"
+    code, report = run_profiled(tmp_path, source, "3")
+    assert code == 3 and report["exit_code"] == 3
+    assert report["wall_s"] >= 0.3
+    assert report["gpu_peak_mb"] is None or not torch.cuda.is_available()
+
+
+def test_run_profiled_reports_a_crash(tmp_path):
+    code, report = run_profiled(tmp_path, "raise RuntimeError('boom')\n")
+    assert code == 1 and report["exit_code"] == 1
+
+
+def test_batched_inputs_of_the_reference_programs(tiny_transformer_dir):
+    """The batch-64 inputs are built as each program builds its single texts: fixed max_len, or padded to 128."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    profiled = load_script("run_profiled")
+    seed_model = torch.nn.Embedding(10, 2)
+    seed = {"m": seed_model, "Xte": torch.randint(0, 10, (150, 64)), "dev": "cpu"}
+    model, batches = profiled.seed_bilstm_batches(seed, 64)
+    assert model is seed_model and [tuple(b.shape) for b in batches] == [(64, 64), (64, 64), (22, 64)]
+
+    folder = tiny_transformer_dir("bert")
+    recipe = {
+        "model": AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3),
+        "tok": AutoTokenizer.from_pretrained(folder),
+        "te": [{"text": f"text number {i}"} for i in range(100)],
+        "a": argparse.Namespace(pad="max"),
+    }
+    model, batches = profiled.hf_recipe_batches(recipe, 64)
+    assert [tuple(b["input_ids"].shape) for b in batches] == [(64, 128), (36, 128)]
+    recipe["a"].pad = "dynamic"
+    _, batches = profiled.hf_recipe_batches(recipe, 64)
+    assert batches[0]["input_ids"].shape == (64, 5)  # [CLS] text number i [SEP]
+
+
+@pytest.mark.skipif(
+    not (PEERS / "seed_bilstm.py").is_file(), reason="the reference programs are not beside this checkout"
+)
+def test_benchmark_runs_both_sides_and_compares_them(tmp_path, toy_data_dir):
+    data_root = tmp_path / "datasets"
+    data_root.mkdir()
+    (data_root / "tweet_sentiment").symlink_to(toy_data_dir)
+    output_dir = tmp_path / "bench"
+    completed = subprocess.run(
+        [
+            sys.executable, str(REPO / "scripts" / "benchmark.py"), "--comparisons", "bilstm-tweet_sentiment",
+            "--data_root", str(data_root), "--epochs", "1", "--limit", "120", "--output_dir", str(output_dir),
+            "--project_args", f"--config_overrides {TINY_RNN_OVERRIDES} --per_device_train_batch_size 16",
+        ],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    summary = json.loads((output_dir / "benchmark.json").read_text())
+    result = summary["results"]["bilstm-tweet_sentiment"]
+    peer, project, versus = result["peer"], result["project"], result["project_vs_peer"]
+    assert peer["program"] == "seed_bilstm.py" and project["program"] == "scripts/train.py"
+    assert peer["epochs"] == project["epochs"] == 1
+    for side in (peer, project):
+        assert 0 <= side["test_accuracy"] <= 1
+        for key in ("train_samples_per_s", "latency_ms_b1", "latency_ms_b64", "peak_memory_mb", "wall_s"):
+            assert side[key] > 0, key
+    assert versus["train_samples_per_s"] == pytest.approx(project["train_samples_per_s"] / peer["train_samples_per_s"])
+    assert versus["test_accuracy"] == pytest.approx(project["test_accuracy"] - peer["test_accuracy"])
+    # The project's figures are its run's: accuracy as train.py wrote it.
+    results = json.loads((output_dir / "project-bilstm-tweet_sentiment" / "all_results.json").read_text())
+    assert project["test_accuracy"] == results["test_accuracy"]
+    table = (output_dir / "benchmark.md").read_text()
+    assert "| bilstm-tweet_sentiment | seed_bilstm.py | 1 |" in table and "project vs reference" in table
+    assert summary["machine"]["torch"] == torch.__version__
+
+
+def test_benchmark_refuses_an_unknown_comparison(run_script, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("benchmark", "--comparisons", "lstm-everything")
+    assert exit_info.value.code == 2
+    assert "unknown comparison 'lstm-everything'; choose from: bilstm-tweet_sentiment" in capsys.readouterr().err
