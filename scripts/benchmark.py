@@ -37,6 +37,7 @@ import os
 import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ from transformers import DataCollatorWithPadding  # noqa: E402
 from modeling.data import load_data_config, load_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
-from modeling.timing import median_latency_ms  # noqa: E402
+from modeling.timing import latencies_ms  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 # The reference programs' latency protocol: single texts, 20 warm-up passes, the median of the next 200.
@@ -253,7 +254,8 @@ def run_peer(comparison: Comparison, args: argparse.Namespace, log_path: Path) -
     }
 
 
-def run_project(comparison: Comparison, args: argparse.Namespace, log_path: Path, output_dir: Path) -> dict:
+def run_project(name: str, args: argparse.Namespace, log_path: Path, output_dir: Path) -> dict:
+    comparison = COMPARISONS[name]
     script_args = comparison.project_args(args, output_dir)
     if args.epochs is not None:
         script_args += ["--num_train_epochs", f"{args.epochs:g}"]
@@ -272,7 +274,7 @@ def run_project(comparison: Comparison, args: argparse.Namespace, log_path: Path
         evaluating = sum(entry.get("eval_runtime", 0.0) for entry in state["log_history"])
         runtime = results["train_runtime"]
         samples_per_s *= runtime / (runtime - evaluating)
-    latency_b1, latency_b64 = project_latencies_in_new_process(output_dir, comparison, args.data_root)
+    latency_b1, latency_b64 = project_latencies_in_new_process(output_dir, name, args.data_root)
     return {
         "program": "scripts/train.py",
         "epochs": json.loads((output_dir / "training_args.json").read_text())["num_train_epochs"],
@@ -286,12 +288,11 @@ def run_project(comparison: Comparison, args: argparse.Namespace, log_path: Path
     }
 
 
-def project_latencies_in_new_process(model_dir: Path, comparison: Comparison, data_root: Path) -> tuple[float, float]:
+def project_latencies_in_new_process(model_dir: Path, name: str, data_root: Path) -> tuple[float, float]:
     """
     `project_latencies` in a process of its own, as each reference program times itself in its own: this long-lived
     process, which has started and waited on the others, times the same model up to twice as slowly on a CPU.
     """
-    name = next(key for key, value in COMPARISONS.items() if value == comparison)
     code = (
         "import json, runpy, sys; functions = runpy.run_path(sys.argv[1]); "
         "print(json.dumps(functions['project_latencies'](*sys.argv[2:])))"
@@ -325,8 +326,8 @@ def project_latencies(model_dir: str, comparison_name: str, data_root: str) -> t
     def forward(batch: dict) -> object:
         return model(**batch)
 
-    latency_b1 = median_latency_ms(forward, singles, SINGLE_WARMUP, SINGLE_REPEATS)
-    latency_b64 = median_latency_ms(forward, batches, BATCH_WARMUP, BATCH_REPEATS)
+    latency_b1 = statistics.median(latencies_ms(forward, singles[SINGLE_WARMUP:], singles[:SINGLE_WARMUP]))
+    latency_b64 = statistics.median(latencies_ms(forward, batches, batches[:BATCH_WARMUP]))
     return latency_b1, latency_b64
 
 
@@ -404,7 +405,7 @@ def main() -> dict:
         try:
             peer = run_peer(comparison, args, args.output_dir / f"{name}.peer.log")
             project = run_project(
-                comparison, args, args.output_dir / f"{name}.project.log", args.output_dir / f"project-{name}"
+                name, args, args.output_dir / f"{name}.project.log", args.output_dir / f"project-{name}"
             )
             summary["results"][name] = {"peer": peer, "project": project, "project_vs_peer": compare(project, peer)}
         except RuntimeError as error:

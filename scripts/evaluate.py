@@ -34,6 +34,7 @@ from modeling.data import SPLITS, available_datasets, load_data_config, load_spl
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
 from modeling.reporting import format_summary, write_run_reports  # noqa: E402
+from modeling.timing import latencies_ms  # noqa: E402
 from modeling.training import count_parameters  # noqa: E402
 
 logger = logging.getLogger("evaluate")
@@ -139,23 +140,17 @@ def predict_logits(model, rows, collator, batch_size: int, device: torch.device)
     return logits, time.perf_counter() - start
 
 
-@torch.no_grad()
 def batch_one_latencies(model, rows, collator, samples: int, device: torch.device) -> list[float]:
     """Milliseconds per forward pass of single texts (the first `samples` rows), after warm-up passes."""
     columns = [name for name in rows.column_names if name in ("input_ids", "attention_mask", "token_type_ids")]
     features = rows.select_columns(columns)
-    count = min(samples, len(features))
-    for i in range(min(WARMUP_PASSES, count)):
-        model(**{key: value.to(device) for key, value in collator([features[i]]).items()})
-    timings = []
-    for i in tqdm(range(count), desc="Timing batch 1", unit="text", disable=None):
-        batch = collator([features[i]])
-        _synchronize(device)
-        start = time.perf_counter()
-        model(**{key: value.to(device) for key, value in batch.items()})
-        _synchronize(device)
-        timings.append((time.perf_counter() - start) * 1000)
-    return timings
+    singles = [collator([features[i]]) for i in range(min(samples, len(features)))]  # collated before timing
+
+    def forward(batch: dict) -> object:
+        return model(**{key: value.to(device) for key, value in batch.items()})
+
+    timed = tqdm(singles, desc="Timing batch 1", unit="text", disable=None)
+    return latencies_ms(forward, timed, singles[:WARMUP_PASSES])
 
 
 def read_log_history(folder: str) -> list[dict]:

@@ -19,6 +19,7 @@ Only the standard library is imported before the program runs, so it pays for it
 import json
 import os
 import runpy
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -61,11 +62,11 @@ def batched_latency(script: str, program: dict, batch_size: int) -> float | None
     sys.path.insert(0, str(REPO))
     import torch
 
-    from modeling.timing import median_latency_ms
+    from modeling.timing import latencies_ms
 
     model, batches = build(program, batch_size)
     forward = model if isinstance(batches[0], torch.Tensor) else (lambda encoded: model(**encoded))
-    return median_latency_ms(forward, batches, BATCH_WARMUP, BATCH_REPEATS)
+    return statistics.median(latencies_ms(forward, batches, batches[:BATCH_WARMUP]))
 
 
 def main() -> None:
