@@ -12,12 +12,29 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
     Args:
         attention_dim (`int`, *optional*, defaults to 128):
             Width of the additive attention's hidden layer: `score_t = v . tanh(W h_t + b)`.
+        pooling (`str`, *optional*, defaults to `"attention_max"`):
+            How the BiLSTM outputs become one text vector: `"attention"`, their attention-weighted sum, or
+            `"attention_max"`, that sum concatenated with their maximum over the text's tokens (twice as wide).
     """
 
     model_type = "attn_bilstm"
+    pooling_choices = ("attention", "attention_max")
 
     def __init__(
-        self, attention_dim: int = 128, num_layers: int = 2, bidirectional: bool = True, dropout: float = 0.5, **kwargs
+        self,
+        attention_dim: int = 128,
+        pooling: str = "attention_max",
+        num_layers: int = 2,
+        bidirectional: bool = True,
+        dropout: float = 0.5,
+        **kwargs,
     ):
+        if pooling not in self.pooling_choices:
+            raise ValueError(f"pooling must be one of {', '.join(self.pooling_choices)}, got {pooling!r}")
         self.attention_dim = attention_dim
+        self.pooling = pooling
         super().__init__(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, **kwargs)
+
+    @property
+    def pooled_size(self) -> int:
+        return self.output_size * (2 if self.pooling == "attention_max" else 1)

@@ -66,3 +66,8 @@ class RNNClassifierConfig(PretrainedConfig):
     def output_size(self) -> int:
         """Width of the recurrent outputs: `hidden_size`, doubled when bidirectional."""
         return self.hidden_size * (2 if self.bidirectional else 1)
+
+    @property
+    def pooled_size(self) -> int:
+        """Width of the pooled text vector the classifier reads: `output_size` unless an architecture pools more."""
+        return self.output_size

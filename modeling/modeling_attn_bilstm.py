@@ -19,7 +19,8 @@ class AttnBiLSTMModel(RNNPreTrainedModel):
     """
     Embedding (optionally GloVe-initialised and TF-IDF-scaled) -> dropout -> BiLSTM -> additive attention
     `softmax_t(v . tanh(W h_t + b))`, masked at padding. The pooled output is the attention-weighted sum of the
-    BiLSTM outputs; `output_attentions=True` also returns the weights, `(batch, seq_len)`.
+    BiLSTM outputs, followed, with `pooling="attention_max"`, by their maximum over the real tokens;
+    `output_attentions=True` also returns the weights, `(batch, seq_len)`.
     """
 
     config_class = AttnBiLSTMConfig
@@ -47,6 +48,10 @@ class AttnBiLSTMModel(RNNPreTrainedModel):
         scores = scores.masked_fill(attention_mask == 0, torch.finfo(scores.dtype).min)
         weights = torch.softmax(scores, dim=-1)  # (batch, seq_len), exactly 0 at padding
         pooled = torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)  # (batch, 2 * hidden)
+        if self.config.pooling == "attention_max":
+            # The strongest feature anywhere in the text, beside the attention's weighted mean.
+            real_outputs = outputs.masked_fill(attention_mask.unsqueeze(-1) == 0, torch.finfo(outputs.dtype).min)
+            pooled = torch.cat([pooled, real_outputs.amax(dim=1)], dim=-1)  # (batch, 4 * hidden)
         return RNNModelOutput(
             last_hidden_state=outputs, pooler_output=pooled, attentions=(weights,) if output_attentions else None
         )

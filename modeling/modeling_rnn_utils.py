@@ -240,7 +240,7 @@ class RNNForSequenceClassification(RNNPreTrainedModel):
         self.num_labels = config.num_labels
         self.encoder = self.base_model_class(config)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.output_size, config.num_labels)
+        self.classifier = nn.Linear(config.pooled_size, config.num_labels)
         # `save_pretrained` writes only this class and its config into `auto_map`; naming the encoder too lets a
         # saved folder load through `AutoModel` with `trust_remote_code=True` as well.
         encoder = self.base_model_class

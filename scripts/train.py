@@ -211,11 +211,13 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
                     f"{flag} applies to the recurrent model types; {model_args.model_type} is a pretrained "
                     "transformer (use --finetune_strategy to choose what trains)"
                 )
-    elif model_args.finetune_strategy != "full":
-        raise UserInputError(
-            f"--finetune_strategy {model_args.finetune_strategy} needs a pretrained transformer; "
-            f"{model_args.model_type} trains from scratch (use --freeze_embeddings to keep GloVe vectors fixed)"
-        )
+    else:
+        if model_args.finetune_strategy != "full":
+            raise UserInputError(
+                f"--finetune_strategy {model_args.finetune_strategy} needs a pretrained transformer; "
+                f"{model_args.model_type} trains from scratch (use --freeze_embeddings to keep GloVe vectors fixed)"
+            )
+        parse_config_overrides(model_args.config_overrides, spec.config_class)  # a bad key or value fails now
     if model_args.glove_path:
         check_glove_dimension(model_args, spec)
     if model_args.merge_lora and model_args.finetune_strategy != "lora":
@@ -334,6 +336,10 @@ def parse_config_overrides(text: str | None, config_class) -> dict:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
+    try:
+        config_class(**overrides)  # the config checks its own values (e.g. a choice of pooling)
+    except (ValueError, TypeError) as error:
+        raise UserInputError(f"--config_overrides: {error}") from None
     return overrides
 
 

@@ -228,6 +228,26 @@ def test_attention_weights_are_a_distribution_that_ignores_padding():
     assert model(inputs["input_ids"], inputs["attention_mask"]).attentions is None
 
 
+def test_attention_max_pooling_adds_the_maximum_over_real_tokens():
+    tester = RNNModelTester(modeling.AttnBiLSTMConfig, pooling="attention_max")
+    model = modeling.AttnBiLSTMForSequenceClassification(tester.config).eval()
+    inputs = tester.inputs()
+    with torch.no_grad():
+        outputs = model.encoder(inputs["input_ids"], inputs["attention_mask"])
+    width = tester.config.output_size
+    assert tester.config.pooled_size == 2 * width
+    assert outputs.pooler_output.shape == (tester.batch_size, 2 * width)
+    for text, length in enumerate(inputs["attention_mask"].sum(-1).tolist()):
+        expected = outputs.last_hidden_state[text, :length].amax(dim=0)
+        torch.testing.assert_close(outputs.pooler_output[text, width:], expected)
+
+    attention_only = modeling.AttnBiLSTMConfig(**{**tester.config.to_dict(), "pooling": "attention"})
+    model = modeling.AttnBiLSTMForSequenceClassification(attention_only)
+    assert model.classifier.in_features == width
+    with pytest.raises(ValueError, match="pooling"):
+        modeling.AttnBiLSTMConfig(pooling="mean")
+
+
 @pytest.mark.parametrize("cell_type", ["lstm", "gru", "rnn"])
 def test_lstm_cell_types(cell_type):
     tester = RNNModelTester(modeling.LSTMConfig, cell_type=cell_type, bidirectional=True, num_layers=2)
