@@ -37,6 +37,8 @@ def test_train_saves_a_loadable_model_and_results(run_script, tmp_path, toy_data
     for key in RESULT_KEYS:
         assert key in results, key
     assert 0 < results["trainable_params"] <= results["total_params"]
+    training_args = json.loads((output_dir / "training_args.json").read_text())
+    assert training_args["dataloader_pin_memory"] == torch.cuda.is_available()  # pinned memory only helps a GPU
 
     model = AutoModelForSequenceClassification.from_pretrained(output_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(output_dir)
