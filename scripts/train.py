@@ -219,16 +219,16 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
                 f"--finetune_strategy {model_args.finetune_strategy} needs a pretrained transformer; "
                 f"{model_args.model_type} trains from scratch (use --freeze_embeddings to keep GloVe vectors fixed)"
             )
-        parse_config_overrides(model_args.config_overrides, spec.config_class)  # a bad key or value fails now
-    if model_args.glove_path:
-        check_glove_dimension(model_args, spec)
+        overrides = parse_config_overrides(model_args.config_overrides, spec.config_class)  # bad ones fail now
+        if model_args.glove_path:
+            check_glove_dimension(model_args.glove_path, spec.config_class(**overrides).embedding_dim)
     if model_args.merge_lora and model_args.finetune_strategy != "lora":
         raise UserInputError("--merge_lora needs --finetune_strategy lora")
 
 
-def check_glove_dimension(model_args: ModelArguments, spec) -> None:
-    """The GloVe file exists and its vectors have the model's embedding_dim (read from its first line)."""
-    path = Path(model_args.glove_path)
+def check_glove_dimension(glove_path: str, expected: int) -> None:
+    """The GloVe file exists and its vectors (read from its first line) have `expected`, the model's embedding_dim."""
+    path = Path(glove_path)
     if not path.is_file():
         raise UserInputError(f"GloVe file {path} does not exist")
     with path.open(encoding="utf-8", errors="replace") as handle:
@@ -236,8 +236,6 @@ def check_glove_dimension(model_args: ModelArguments, spec) -> None:
         if len(fields) == 2:  # a word2vec header: "count dim"
             fields = handle.readline().rstrip().split(" ")
     dimension = len(fields) - 1
-    overrides = parse_config_overrides(model_args.config_overrides, spec.config_class)
-    expected = overrides.get("embedding_dim", spec.config_class().embedding_dim)
     if dimension != expected:
         raise UserInputError(
             f"{path} holds {dimension}-dimensional vectors but the model's embedding_dim is {expected}; "
