@@ -35,6 +35,13 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
         self.pooling = pooling
         super().__init__(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, **kwargs)
 
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs) -> "AttnBiLSTMConfig":
+        # A folder saved before `pooling` existed pooled by attention alone: load it as it was trained.
+        if "pooling" not in config_dict:
+            config_dict = {**config_dict, "pooling": "attention"}
+        return super().from_dict(config_dict, **kwargs)
+
     @property
     def pooled_size(self) -> int:
         return self.output_size * (2 if self.pooling == "attention_max" else 1)

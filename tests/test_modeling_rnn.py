@@ -248,6 +248,24 @@ def test_attention_max_pooling_adds_the_maximum_over_real_tokens():
         modeling.AttnBiLSTMConfig(pooling="mean")
 
 
+def test_folder_saved_before_pooling_existed_loads_as_trained(tmp_path):
+    tester = RNNModelTester(modeling.AttnBiLSTMConfig, pooling="attention")
+    model = modeling.AttnBiLSTMForSequenceClassification(tester.config).eval()
+    model.save_pretrained(tmp_path)
+    config_file = tmp_path / "config.json"
+    saved = json.loads(config_file.read_text())
+    del saved["pooling"]  # as written before the option existed
+    config_file.write_text(json.dumps(saved))
+
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.pooling == "attention"
+    inputs = tester.inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**inputs).logits, model(**inputs).logits)
+    # A new configuration still gets the default.
+    assert modeling.AttnBiLSTMConfig().pooling == "attention_max"
+
+
 @pytest.mark.parametrize("cell_type", ["lstm", "gru", "rnn"])
 def test_lstm_cell_types(cell_type):
     tester = RNNModelTester(modeling.LSTMConfig, cell_type=cell_type, bidirectional=True, num_layers=2)
