@@ -26,8 +26,9 @@ demo: setup
 	$(BIN)/python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment \
 		--output_dir outputs/demo --overwrite_output_dir
 
+# One worker per core; each test file stays on one worker, so its module fixtures are built once.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 quality: setup
 	$(BIN)/ruff check modeling scripts tests
