@@ -9,6 +9,17 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+# The reference programs' protocol for single texts: 20 warm-up passes, then the median of the next 200.
+SINGLE_WARMUP, SINGLE_REPEATS = 20, 200
+# Batched passes cost far more each, so fewer: 3 warm-up batches, then the median of the next 20.
+BATCH_WARMUP, BATCH_REPEATS = 3, 20
+
+
+def synchronize() -> None:
+    """Wait for the GPU's queued work, so that a clock read next includes it (nothing to wait for on a CPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
 
 @torch.no_grad()
 def latencies_ms(forward: Callable[[object], object], inputs: Iterable, warmup_inputs: Iterable = ()) -> list[float]:
@@ -17,16 +28,13 @@ def latencies_ms(forward: Callable[[object], object], inputs: Iterable, warmup_i
     (one-off costs such as allocations and kernel selection are then not measured). On a GPU each call is timed
     between two synchronisations.
     """
-    cuda = torch.cuda.is_available()
     for x in warmup_inputs:
         forward(x)
     timings = []
     for x in inputs:
-        if cuda:
-            torch.cuda.synchronize()
+        synchronize()
         start = time.perf_counter()
         forward(x)
-        if cuda:
-            torch.cuda.synchronize()
+        synchronize()
         timings.append((time.perf_counter() - start) * 1000)
     return timings

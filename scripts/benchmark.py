@@ -56,12 +56,10 @@ from transformers import DataCollatorWithPadding  # noqa: E402
 from modeling.data import load_data_config, load_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
-from modeling.timing import latencies_ms  # noqa: E402
+from modeling.timing import BATCH_REPEATS, BATCH_WARMUP, SINGLE_REPEATS, SINGLE_WARMUP, latencies_ms  # noqa: E402
 
 SHARED = REPO.parent / "shared"
-# The reference programs' latency protocol: single texts, 20 warm-up passes, the median of the next 200.
-SINGLE_WARMUP, SINGLE_REPEATS = 20, 200
-BATCH_SIZE, BATCH_WARMUP, BATCH_REPEATS = 64, 3, 20
+BATCH_SIZE = 64  # the batched latency's batch, the reference programs' training batch
 
 
 @dataclass(frozen=True)

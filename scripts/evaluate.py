@@ -34,12 +34,10 @@ from modeling.data import SPLITS, available_datasets, load_data_config, load_spl
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
 from modeling.reporting import format_summary, write_run_reports  # noqa: E402
-from modeling.timing import latencies_ms  # noqa: E402
+from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize  # noqa: E402
 from modeling.training import count_parameters  # noqa: E402
 
 logger = logging.getLogger("evaluate")
-# Forward passes run before any timing, so one-off costs (allocations, kernel selection) are not measured.
-WARMUP_PASSES = 10
 
 
 def parse_args() -> argparse.Namespace:
@@ -108,11 +106,6 @@ def check_labels(model, label_names: list[str], dataset_name: str) -> None:
         )
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @torch.no_grad()
 def predict_logits(model, rows, collator, batch_size: int, device: torch.device) -> tuple[np.ndarray, float]:
     """
@@ -131,12 +124,12 @@ def predict_logits(model, rows, collator, batch_size: int, device: torch.device)
         return model(**batch).logits.float()  # (batch, num_labels)
 
     forward(batches[0])  # warm-up
-    _synchronize(device)
+    synchronize()
     logits = np.zeros((len(order), model.config.num_labels), dtype=np.float32)
     start = time.perf_counter()
     for indices in tqdm(batches, desc="Evaluating", unit="batch", disable=None):
         logits[indices] = forward(indices).cpu().numpy()
-    _synchronize(device)
+    synchronize()
     return logits, time.perf_counter() - start
 
 
@@ -150,7 +143,7 @@ def batch_one_latencies(model, rows, collator, samples: int, device: torch.devic
         return model(**{key: value.to(device) for key, value in batch.items()})
 
     timed = tqdm(singles, desc="Timing batch 1", unit="text", disable=None)
-    return latencies_ms(forward, timed, singles[:WARMUP_PASSES])
+    return latencies_ms(forward, timed, singles[:SINGLE_WARMUP])
 
 
 def read_log_history(folder: str) -> list[dict]:

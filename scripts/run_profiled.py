@@ -25,24 +25,22 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Warm-up and timed passes for the batched latency; the reference programs use 20 and 200 for single texts.
-BATCH_WARMUP, BATCH_REPEATS = 3, 20
 
 
-def seed_bilstm_batches(program: dict, batch_size: int) -> tuple:
-    """seed_bilstm.py: its model on consecutive slices of its test tensor (padded to its fixed max_len)."""
+def seed_bilstm_batches(program: dict, batch_size: int, repeats: int) -> tuple:
+    """seed_bilstm.py: its model on `repeats` consecutive slices of its test tensor (padded to its fixed max_len)."""
     model, test_ids, device = program["m"], program["Xte"], program["dev"]
-    batches = [test_ids[i : i + batch_size].to(device) for i in range(0, len(test_ids), batch_size)][:BATCH_REPEATS]
+    batches = [test_ids[i : i + batch_size].to(device) for i in range(0, len(test_ids), batch_size)][:repeats]
     model.eval()
     return model, batches
 
 
-def hf_recipe_batches(program: dict, batch_size: int) -> tuple:
-    """hf_recipe.py: its model on consecutive test texts, tokenised and padded as it does for single texts."""
+def hf_recipe_batches(program: dict, batch_size: int, repeats: int) -> tuple:
+    """hf_recipe.py: its model on `repeats` batches of consecutive test texts, tokenised and padded as it does."""
     model, tokenizer, rows, options = program["model"], program["tok"], program["te"], program["a"]
     padding = "max_length" if options.pad == "max" else True
     batches = []
-    for i in range(0, min(len(rows), batch_size * BATCH_REPEATS), batch_size):
+    for i in range(0, min(len(rows), batch_size * repeats), batch_size):
         texts = [row["text"] for row in rows[i : i + batch_size]]
         encoded = tokenizer(texts, truncation=True, max_length=128, padding=padding, return_tensors="pt")
         batches.append(encoded.to(model.device))
@@ -62,9 +60,9 @@ def batched_latency(script: str, program: dict, batch_size: int) -> float | None
     sys.path.insert(0, str(REPO))
     import torch
 
-    from modeling.timing import latencies_ms
+    from modeling.timing import BATCH_REPEATS, BATCH_WARMUP, latencies_ms
 
-    model, batches = build(program, batch_size)
+    model, batches = build(program, batch_size, BATCH_REPEATS)
     forward = model if isinstance(batches[0], torch.Tensor) else (lambda encoded: model(**encoded))
     return statistics.median(latencies_ms(forward, batches, batches[:BATCH_WARMUP]))
 

@@ -45,8 +45,10 @@ def test_batched_inputs_of_the_reference_programs(tiny_transformer_dir):
     profiled = load_script("run_profiled")
     seed_model = torch.nn.Embedding(10, 2)
     seed = {"m": seed_model, "Xte": torch.randint(0, 10, (150, 64)), "dev": "cpu"}
-    model, batches = profiled.seed_bilstm_batches(seed, 64)
+    model, batches = profiled.seed_bilstm_batches(seed, 64, 20)
     assert model is seed_model and [tuple(b.shape) for b in batches] == [(64, 64), (64, 64), (22, 64)]
+    _, batches = profiled.seed_bilstm_batches(seed, 64, 2)
+    assert len(batches) == 2
 
     folder = tiny_transformer_dir("bert")
     recipe = {
@@ -55,10 +57,12 @@ def test_batched_inputs_of_the_reference_programs(tiny_transformer_dir):
         "te": [{"text": f"text number {i}"} for i in range(100)],
         "a": argparse.Namespace(pad="max"),
     }
-    model, batches = profiled.hf_recipe_batches(recipe, 64)
+    model, batches = profiled.hf_recipe_batches(recipe, 64, 20)
     assert [tuple(b["input_ids"].shape) for b in batches] == [(64, 128), (36, 128)]
+    _, batches = profiled.hf_recipe_batches(recipe, 64, 1)
+    assert len(batches) == 1
     recipe["a"].pad = "dynamic"
-    _, batches = profiled.hf_recipe_batches(recipe, 64)
+    _, batches = profiled.hf_recipe_batches(recipe, 64, 20)
     assert batches[0]["input_ids"].shape == (64, 5)  # [CLS] text number i [SEP]
 
 
