@@ -254,21 +254,32 @@ def check_output_dir(training_args: TrainingArguments, data_args: DataArguments)
             )
 
 
+def is_complete_checkpoint(folder: Path) -> bool:
+    """
+    Whether `folder` holds a whole checkpoint. The Trainer writes trainer_state.json last, so a run killed while
+    saving leaves it missing, or empty or cut short when the kill lands during that write.
+    """
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def resolve_resume(value: str | None, output_dir: str) -> str | None:
     """`--resume_from_checkpoint last` -> the newest complete checkpoint of output_dir; a path is checked."""
     if value is None:
         return None
     if value.lower() in ("last", "true"):
-        # A run killed while saving leaves a checkpoint without trainer_state.json (the Trainer writes it last).
-        complete = [c for c in Path(output_dir).glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
+        complete = [c for c in Path(output_dir).glob("checkpoint-*") if is_complete_checkpoint(c)]
         if not complete:
             raise UserInputError(
                 f"no complete checkpoint in {output_dir} to resume from; start the run again without "
                 "--resume_from_checkpoint (add --overwrite_output_dir)"
             )
         return str(max(complete, key=lambda c: int(c.name.split("-")[-1])))
-    if not (Path(value) / "trainer_state.json").is_file():
-        raise UserInputError(f"{value} is not a complete checkpoint folder (it has no trainer_state.json)")
+    if not is_complete_checkpoint(Path(value)):
+        raise UserInputError(f"{value} is not a complete checkpoint folder (no readable trainer_state.json)")
     return value
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, TINY_RNN_OVERRIDES, toy_rows, write_jsonl_gz
+from conftest import REPO, TINY_RNN_OVERRIDES, load_script, toy_rows, write_jsonl_gz
 
 from modeling.data import load_data_config, tokenize_splits
 from modeling.errors import UserInputError
@@ -128,6 +128,17 @@ def test_same_seed_same_metrics(run_script, tmp_path, toy_data_dir):
         results.append(json.loads((tmp_path / name / "all_results.json").read_text()))
     for key in ("eval_loss", "test_loss", "test_accuracy", "test_f1_macro"):
         assert results[0][key] == results[1][key], key
+
+
+def test_resume_skips_a_checkpoint_killed_while_its_state_was_written(tmp_path):
+    train = load_script("train")
+    for step, state in ((5, '{"global_step": 5}'), (10, ""), (15, '{"global_st')):  # 10 and 15: cut short
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (tmp_path / "checkpoint-20").mkdir()  # killed before trainer_state.json
+    assert train.resolve_resume("last", str(tmp_path)) == str(tmp_path / "checkpoint-5")
+    with pytest.raises(UserInputError, match="not a complete checkpoint"):
+        train.resolve_resume(str(tmp_path / "checkpoint-10"), str(tmp_path))
 
 
 def kill_when_checkpoint_appears(command, env, output_dir, step: int) -> None:
