@@ -30,6 +30,7 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 # `python scripts/train.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
 # package: put the repository root there instead.
@@ -271,7 +272,12 @@ def resolve_resume(value: str | None, output_dir: str) -> str | None:
     if value is None:
         return None
     if value.lower() in ("last", "true"):
-        complete = [c for c in Path(output_dir).glob("checkpoint-*") if is_complete_checkpoint(c)]
+        # Only the Trainer's own folders (checkpoint-<step>), as transformers' get_last_checkpoint reads them.
+        complete = [
+            c
+            for c in Path(output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+            if c.name.split("-")[-1].isdigit() and is_complete_checkpoint(c)
+        ]
         if not complete:
             raise UserInputError(
                 f"no complete checkpoint in {output_dir} to resume from; start the run again without "

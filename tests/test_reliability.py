@@ -136,6 +136,8 @@ def test_resume_skips_a_checkpoint_killed_while_its_state_was_written(tmp_path):
         (tmp_path / f"checkpoint-{step}").mkdir()
         (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
     (tmp_path / "checkpoint-20").mkdir()  # killed before trainer_state.json
+    (tmp_path / "checkpoint-old").mkdir()  # a user's copy, not a Trainer checkpoint
+    (tmp_path / "checkpoint-old" / "trainer_state.json").write_text('{"global_step": 99}')
     assert train.resolve_resume("last", str(tmp_path)) == str(tmp_path / "checkpoint-5")
     with pytest.raises(UserInputError, match="not a complete checkpoint"):
         train.resolve_resume(str(tmp_path / "checkpoint-10"), str(tmp_path))
