@@ -5,7 +5,7 @@ timed on its own. Only torch is imported, so a measured program pays for nothing
 """
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -13,6 +13,8 @@ import torch
 SINGLE_WARMUP, SINGLE_REPEATS = 20, 200
 # Batched passes cost far more each, so fewer: 3 warm-up batches, then the median of the next 20.
 BATCH_WARMUP, BATCH_REPEATS = 3, 20
+# Two models timed side by side take turns in blocks of this many inputs (see `alternating_latencies_ms`).
+SINGLE_BLOCK, BATCH_BLOCK = 20, 5
 
 
 # Looked up once: `synchronize` runs inside every timed pass, where even a microsecond check is measured.
@@ -42,3 +44,24 @@ def latencies_ms(forward: Callable[[object], object], inputs: Iterable, warmup_i
         synchronize()
         timings.append((time.perf_counter() - start) * 1000)
     return timings
+
+
+def alternating_latencies_ms(
+    sides: Sequence[tuple[Callable[[object], object], Sequence]], warmup: int, block: int
+) -> list[list[float]]:
+    """
+    `latencies_ms` of several models timed in turns, `block` inputs each, so that a change in the machine's speed
+    (frequent on a shared CPU, where it can exceed the difference being measured) falls on all of them alike.
+    `sides` holds each model's `(forward, inputs)`; the first `warmup` inputs of every side are untimed warm-up
+    passes, made before any timing, and the rest are timed (all of them, when there are no more than `warmup`, as
+    with a small test split). Returns each side's timings, in the order of `sides`.
+    """
+    for forward, inputs in sides:
+        for x in inputs[:warmup]:
+            forward(x)
+    timed = [inputs[warmup:] or inputs for _, inputs in sides]
+    results: list[list[float]] = [[] for _ in sides]
+    for start in range(0, max(len(inputs) for inputs in timed), block):
+        for (forward, _), inputs, result in zip(sides, timed, results):
+            result.extend(latencies_ms(forward, inputs[start : start + block]))
+    return results

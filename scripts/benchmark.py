@@ -19,7 +19,10 @@ both. Every program runs in its own process through scripts/run_profiled.py, and
   per-epoch evaluations, seed_bilstm's does not, so against it the project's evaluation time is taken out too;
 - forward latency in ms at batch 1 (median of 200 test texts after 20 warm-up passes, the reference programs'
   protocol) and at batch 64 (median of 20 batches of consecutive test texts after 3), inputs tokenised and padded
-  by each program's own code and already on the device;
+  by each program's own code and already on the device. Both trained models are timed in one process (the
+  reference's, once it has finished), taking turns every 20 texts or 5 batches, so that a drift in the machine's
+  speed falls on both alike (the reference's own printed figure is kept in the JSON as
+  `latency_ms_b1_self_reported`);
 - peak memory: GPU memory torch held at once, or on a CPU the peak resident memory of the process;
 - wall time of the whole program, data loading and tokenisation included.
 
@@ -37,7 +40,6 @@ import os
 import platform
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -56,7 +58,7 @@ from transformers import DataCollatorWithPadding  # noqa: E402
 from modeling.data import load_data_config, load_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
-from modeling.timing import BATCH_REPEATS, BATCH_WARMUP, SINGLE_REPEATS, SINGLE_WARMUP, latencies_ms  # noqa: E402
+from modeling.timing import BATCH_REPEATS, BATCH_WARMUP, SINGLE_REPEATS, SINGLE_WARMUP  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 BATCH_SIZE = 64  # the batched latency's batch, the reference programs' training batch
@@ -192,14 +194,17 @@ def write_shortened_splits(data_root: Path, dataset: str, limit: int, output_roo
             writer.writelines(itertools.islice(reader, limit))
 
 
-def run_program(script: Path, script_args: list[str], log_path: Path, batch_size: int | None = None) -> dict:
+def run_program(
+    script: Path, script_args: list[str], log_path: Path, batch_size: int | None = None, env: dict | None = None
+) -> dict:
     """
-    Run `python script script_args` through run_profiled.py, its output into `log_path`; return run_profiled's
-    report plus `peak_rss_mb` (the process's peak resident memory, from the kernel's accounting of it).
+    Run `python script script_args` through run_profiled.py (with `env` added to the environment), its output into
+    `log_path`; return run_profiled's report plus `peak_rss_mb` (the process's peak resident memory, from the
+    kernel's accounting of it, which includes the timing done after the program).
     """
     report_path = log_path.with_suffix(".profile.json")
     report_path.unlink(missing_ok=True)
-    env = {**os.environ, "BENCHMARK_BATCH_SIZE": str(batch_size or 0)}
+    env = {**os.environ, **(env or {}), "BENCHMARK_BATCH_SIZE": str(batch_size or 0)}
     command = [sys.executable, str(SCRIPTS_DIR / "run_profiled.py"), str(report_path), str(script), *script_args]
     print(f"  $ {shlex.join(command[3:])}\n    (log: {log_path})", flush=True)
     with log_path.open("w") as log:
@@ -229,30 +234,49 @@ def peak_memory_mb(report: dict) -> float:
     return report["gpu_peak_mb"] if report.get("gpu_peak_mb") is not None else report["peak_rss_mb"]
 
 
-def run_peer(comparison: Comparison, args: argparse.Namespace, log_path: Path) -> dict:
+def run_peer(name: str, args: argparse.Namespace, log_path: Path, project_dir: Path) -> tuple[dict, dict]:
+    """
+    Run comparison `name`'s reference program; return its figures, and the latencies of the project's model in
+    `project_dir`, timed in turns with the reference's model at the end of its process.
+    """
+    comparison = COMPARISONS[name]
     script_args = comparison.peer_args(args)
     if args.epochs is not None:
         script_args += ["--epochs", f"{args.epochs:g}"]
     if args.limit is not None:
         script_args += ["--limit", str(args.limit)]
-    report = run_program(args.peers_dir / comparison.peer, script_args, log_path, batch_size=BATCH_SIZE)
+    paired = {
+        "BENCHMARK_PROJECT_MODEL": str(project_dir),
+        "BENCHMARK_COMPARISON": name,
+        "BENCHMARK_DATA_ROOT": str(args.data_root),
+    }
+    report = run_program(args.peers_dir / comparison.peer, script_args, log_path, batch_size=BATCH_SIZE, env=paired)
     if report["exit_code"] != 0:
         raise RuntimeError(f"{comparison.peer} exited with status {report['exit_code']}; see {log_path}")
+    if "project_latency_ms_b1" not in report:
+        raise RuntimeError(f"timing the two models after {comparison.peer} failed; see {log_path}")
     printed = last_json_line(log_path)
-    return {
+    peer = {
         "program": comparison.peer,
         "epochs": printed["epochs"],
         "test_accuracy": printed["test_acc"],
         "test_f1_macro": printed["test_f1_macro"],
         "train_samples_per_s": printed["train_samples_per_s"],
-        "latency_ms_b1": printed["latency_ms_b1"],
-        "latency_ms_b64": report.get("latency_ms_batched"),
+        "latency_ms_b1": report["latency_ms_b1"],
+        "latency_ms_b64": report["latency_ms_batched"],
+        "latency_ms_b1_self_reported": printed["latency_ms_b1"],
         "peak_memory_mb": peak_memory_mb(report),
         "wall_s": report["wall_s"],
     }
+    project_latencies = {
+        "latency_ms_b1": report["project_latency_ms_b1"],
+        "latency_ms_b64": report["project_latency_ms_batched"],
+    }
+    return peer, project_latencies
 
 
 def run_project(name: str, args: argparse.Namespace, log_path: Path, output_dir: Path) -> dict:
+    """Run scripts/train.py; return its figures (its latencies come later, timed beside the reference's model)."""
     comparison = COMPARISONS[name]
     script_args = comparison.project_args(args, output_dir)
     if args.epochs is not None:
@@ -272,61 +296,38 @@ def run_project(name: str, args: argparse.Namespace, log_path: Path, output_dir:
         evaluating = sum(entry.get("eval_runtime", 0.0) for entry in state["log_history"])
         runtime = results["train_runtime"]
         samples_per_s *= runtime / (runtime - evaluating)
-    latency_b1, latency_b64 = project_latencies_in_new_process(output_dir, name, args.data_root)
     return {
         "program": "scripts/train.py",
         "epochs": json.loads((output_dir / "training_args.json").read_text())["num_train_epochs"],
         "test_accuracy": results["test_accuracy"],
         "test_f1_macro": results["test_f1_macro"],
         "train_samples_per_s": samples_per_s,
-        "latency_ms_b1": latency_b1,
-        "latency_ms_b64": latency_b64,
         "peak_memory_mb": peak_memory_mb(report),
         "wall_s": report["wall_s"],
     }
 
 
-def project_latencies_in_new_process(model_dir: Path, name: str, data_root: Path) -> tuple[float, float]:
+def project_timing_inputs(model_dir: str, comparison_name: str, data_root: str) -> tuple:
     """
-    `project_latencies` in a process of its own, as each reference program times itself in its own: this long-lived
-    process, which has started and waited on the others, times the same model up to twice as slowly on a CPU.
+    The trained model in `model_dir` and what its latencies are timed on: the first test texts the reference programs
+    time, one at a time and in batches of consecutive ones, tokenised and padded as scripts/predict.py does (to the
+    longest text of the batch). Returns `(forward, singles, batches)`, the inputs already on the model's device.
     """
-    code = (
-        "import json, runpy, sys; functions = runpy.run_path(sys.argv[1]); "
-        "print(json.dumps(functions['project_latencies'](*sys.argv[2:])))"
-    )
-    command = [sys.executable, "-c", code, __file__, str(model_dir), name, str(data_root)]
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
-    if completed.returncode != 0:
-        raise RuntimeError(f"timing the project's model failed: {completed.stderr.strip().splitlines()[-1:]}")
-    latency_b1, latency_b64 = json.loads(completed.stdout.strip().splitlines()[-1])
-    return latency_b1, latency_b64
-
-
-def project_latencies(model_dir: str, comparison_name: str, data_root: str) -> tuple[float, float]:
-    """Batch-1 and batch-64 forward latency (ms) of the trained model, on the texts the reference programs time."""
     comparison = COMPARISONS[comparison_name]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load_model_folder(model_dir, device)
     test = load_splits(load_data_config(comparison.dataset), str(Path(data_root) / comparison.dataset))["test"]
-    texts = test.select(range(min(len(test), max(SINGLE_WARMUP + SINGLE_REPEATS, BATCH_SIZE * BATCH_REPEATS))))
-    texts = texts["text"]
-    # The padding scripts/predict.py uses: to the longest text of the batch.
+    single_count, batch_count = SINGLE_WARMUP + SINGLE_REPEATS, BATCH_WARMUP + BATCH_REPEATS
+    texts = test.select(range(min(len(test), max(single_count, BATCH_SIZE * batch_count))))["text"]
     collator = DataCollatorWithPadding(tokenizer)
 
     def prepare(batch: list[str]) -> dict:
         encoded = [tokenizer(text, truncation=True, max_length=comparison.max_length) for text in batch]
         return {key: value.to(device) for key, value in collator(encoded).items()}
 
-    singles = [prepare([text]) for text in texts[: SINGLE_WARMUP + SINGLE_REPEATS]]
-    batches = [prepare(texts[i : i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)][:BATCH_REPEATS]
-
-    def forward(batch: dict) -> object:
-        return model(**batch)
-
-    latency_b1 = statistics.median(latencies_ms(forward, singles[SINGLE_WARMUP:], singles[:SINGLE_WARMUP]))
-    latency_b64 = statistics.median(latencies_ms(forward, batches, batches[:BATCH_WARMUP]))
-    return latency_b1, latency_b64
+    singles = [prepare([texts[i % len(texts)]]) for i in range(single_count)]
+    batches = [prepare(texts[i : i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)][:batch_count]
+    return (lambda batch: model(**batch)), singles, batches
 
 
 def compare(project: dict, peer: dict) -> dict:
@@ -398,13 +399,12 @@ def main() -> dict:
     summary = {"machine": machine_description(), "command": shlex.join(sys.argv), "results": {}}
     print(f"benchmark on {summary['machine']['device']}; results in {args.output_dir}")
     for name in args.comparisons:
-        comparison = COMPARISONS[name]
         print(f"[{name}]", flush=True)
         try:
-            peer = run_peer(comparison, args, args.output_dir / f"{name}.peer.log")
-            project = run_project(
-                name, args, args.output_dir / f"{name}.project.log", args.output_dir / f"project-{name}"
-            )
+            project_dir = args.output_dir / f"project-{name}"
+            project = run_project(name, args, args.output_dir / f"{name}.project.log", project_dir)
+            peer, project_latencies = run_peer(name, args, args.output_dir / f"{name}.peer.log", project_dir)
+            project.update(project_latencies)
             summary["results"][name] = {"peer": peer, "project": project, "project_vs_peer": compare(project, peer)}
         except RuntimeError as error:
             print(f"  failed: {error}", file=sys.stderr)

@@ -9,9 +9,13 @@ them is measured by the same code. REPORT.json receives:
 - `wall_s`: the program's wall time, its imports included (the interpreter's start-up is not);
 - `exit_code`: 0, or the status it exited with;
 - `gpu_peak_mb`: the most GPU memory torch held at once (null without a GPU);
-- `latency_ms_batched` (with BENCHMARK_BATCH_SIZE set, for the reference programs only): the median forward time
-  of a batch of that many test texts, prepared by the program's own code (its tokeniser, its padding) and timed
-  the way it times single texts.
+- with BENCHMARK_BATCH_SIZE set, for the reference programs only: `latency_ms_b1` and `latency_ms_batched`, the
+  median forward time of single test texts and of batches of that many, prepared by the program's own code (its
+  tokeniser, its padding) and timed with the protocol of modeling/timing.py. With BENCHMARK_PROJECT_MODEL set too
+  (a train.py output folder, with BENCHMARK_COMPARISON and BENCHMARK_DATA_ROOT), that model is timed in the same
+  process on the same texts, the two models taking turns, into `project_latency_ms_b1` and
+  `project_latency_ms_batched`: timed apart, minutes from each other, a shared CPU's drift in speed can exceed
+  the difference being measured.
 
 Only the standard library is imported before the program runs, so it pays for its own imports.
 """
@@ -27,44 +31,85 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def seed_bilstm_batches(program: dict, batch_size: int, repeats: int) -> tuple:
-    """seed_bilstm.py: its model on `repeats` consecutive slices of its test tensor (padded to its fixed max_len)."""
+def seed_bilstm_inputs(program: dict, batch_size: int, single_count: int, batch_count: int) -> tuple:
+    """
+    seed_bilstm.py: its model, `single_count` single test texts as it times them (rows of its test tensor, padded to
+    its fixed max_len) and `batch_count` batches of `batch_size` consecutive rows.
+    """
     model, test_ids, device = program["m"], program["Xte"], program["dev"]
-    batches = [test_ids[i : i + batch_size].to(device) for i in range(0, len(test_ids), batch_size)][:repeats]
+    singles = [test_ids[i % len(test_ids) : i % len(test_ids) + 1].to(device) for i in range(single_count)]
+    batches = [test_ids[i : i + batch_size].to(device) for i in range(0, len(test_ids), batch_size)][:batch_count]
     model.eval()
-    return model, batches
+    return model, singles, batches
 
 
-def hf_recipe_batches(program: dict, batch_size: int, repeats: int) -> tuple:
-    """hf_recipe.py: its model on `repeats` batches of consecutive test texts, tokenised and padded as it does."""
+def hf_recipe_inputs(program: dict, batch_size: int, single_count: int, batch_count: int) -> tuple:
+    """
+    hf_recipe.py: its model, `single_count` single test texts and `batch_count` batches of `batch_size` consecutive
+    ones, tokenised and padded as it does.
+    """
     model, tokenizer, rows, options = program["model"], program["tok"], program["te"], program["a"]
-    padding = "max_length" if options.pad == "max" else True
-    batches = []
-    for i in range(0, min(len(rows), batch_size * repeats), batch_size):
-        texts = [row["text"] for row in rows[i : i + batch_size]]
-        encoded = tokenizer(texts, truncation=True, max_length=128, padding=padding, return_tensors="pt")
-        batches.append(encoded.to(model.device))
+
+    def encode(texts: list[str], padding: str | bool):
+        return tokenizer(texts, truncation=True, max_length=128, padding=padding, return_tensors="pt").to(model.device)
+
+    singles = [
+        encode(rows[i % len(rows)]["text"], "max_length" if options.pad == "max" else False)
+        for i in range(single_count)
+    ]
+    batch_padding = "max_length" if options.pad == "max" else True
+    batches = [
+        encode([row["text"] for row in rows[i : i + batch_size]], batch_padding)
+        for i in range(0, min(len(rows), batch_size * batch_count), batch_size)
+    ]
     model.eval()
-    return model, batches
+    return (lambda encoded: model(**encoded)), singles, batches
 
 
-# How to build batches of test inputs from each reference program's globals, by its file name.
-BATCHED_INPUTS = {"seed_bilstm.py": seed_bilstm_batches, "hf_recipe.py": hf_recipe_batches}
+# How to get a reference program's model and timing inputs from its globals, by its file name.
+TIMING_INPUTS = {"seed_bilstm.py": seed_bilstm_inputs, "hf_recipe.py": hf_recipe_inputs}
 
 
-def batched_latency(script: str, program: dict, batch_size: int) -> float | None:
-    """The median forward time in ms of `batch_size` test texts of a reference program, or None for others."""
-    build = BATCHED_INPUTS.get(Path(script).name)
+def timed_latencies(script: str, program: dict, batch_size: int) -> dict:
+    """
+    The median latencies (ms) of a reference program's model at batch 1 and `batch_size`, and of the project's model
+    named by BENCHMARK_PROJECT_MODEL beside it (the two taking turns); {} for a program not in TIMING_INPUTS.
+    """
+    build = TIMING_INPUTS.get(Path(script).name)
     if build is None:
-        return None
+        return {}
     sys.path.insert(0, str(REPO))
-    import torch
+    from modeling.timing import (
+        BATCH_BLOCK,
+        BATCH_REPEATS,
+        BATCH_WARMUP,
+        SINGLE_BLOCK,
+        SINGLE_REPEATS,
+        SINGLE_WARMUP,
+        alternating_latencies_ms,
+    )
 
-    from modeling.timing import BATCH_REPEATS, BATCH_WARMUP, latencies_ms
-
-    model, batches = build(program, batch_size, BATCH_REPEATS)
-    forward = model if isinstance(batches[0], torch.Tensor) else (lambda encoded: model(**encoded))
-    return statistics.median(latencies_ms(forward, batches, batches[:BATCH_WARMUP]))
+    forward, singles, batches = build(
+        program, batch_size, SINGLE_WARMUP + SINGLE_REPEATS, BATCH_WARMUP + BATCH_REPEATS
+    )
+    single_sides, batch_sides = [(forward, singles)], [(forward, batches)]
+    names = ["latency_ms_"]
+    project_model = os.environ.get("BENCHMARK_PROJECT_MODEL")
+    if project_model:
+        benchmark = runpy.run_path(str(REPO / "scripts" / "benchmark.py"))
+        project_forward, project_singles, project_batches = benchmark["project_timing_inputs"](
+            project_model, os.environ["BENCHMARK_COMPARISON"], os.environ["BENCHMARK_DATA_ROOT"]
+        )
+        single_sides.append((project_forward, project_singles))
+        batch_sides.append((project_forward, project_batches))
+        names.append("project_latency_ms_")
+    report = {}
+    single_timings = alternating_latencies_ms(single_sides, SINGLE_WARMUP, SINGLE_BLOCK)
+    batch_timings = alternating_latencies_ms(batch_sides, BATCH_WARMUP, BATCH_BLOCK)
+    for name, single, batched in zip(names, single_timings, batch_timings):
+        report[f"{name}b1"] = statistics.median(single)
+        report[f"{name}batched"] = statistics.median(batched)
+    return report
 
 
 def main() -> None:
@@ -92,7 +137,7 @@ def main() -> None:
         Path(report_path).write_text(json.dumps(report))
     batch_size = int(os.environ.get("BENCHMARK_BATCH_SIZE", "0"))
     if report["exit_code"] == 0 and batch_size > 0:
-        report["latency_ms_batched"] = batched_latency(script, program, batch_size)
+        report.update(timed_latencies(script, program, batch_size))
         report["batch_size"] = batch_size
         Path(report_path).write_text(json.dumps(report))
     raise SystemExit(report["exit_code"])

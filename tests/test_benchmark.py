@@ -38,16 +38,18 @@ def test_run_profiled_reports_a_crash(tmp_path):
     assert code == 1 and report["exit_code"] == 1
 
 
-def test_batched_inputs_of_the_reference_programs(tiny_transformer_dir):
-    """The batch-64 inputs are built as each program builds its single texts: fixed max_len, or padded to 128."""
+def test_timing_inputs_of_the_reference_programs(tiny_transformer_dir):
+    """Inputs are built as each program builds its single texts: fixed max_len, or padded to 128 (or not at all)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     profiled = load_script("run_profiled")
     seed_model = torch.nn.Embedding(10, 2)
     seed = {"m": seed_model, "Xte": torch.randint(0, 10, (150, 64)), "dev": "cpu"}
-    model, batches = profiled.seed_bilstm_batches(seed, 64, 20)
+    model, singles, batches = profiled.seed_bilstm_inputs(seed, 64, 220, 20)
     assert model is seed_model and [tuple(b.shape) for b in batches] == [(64, 64), (64, 64), (22, 64)]
-    _, batches = profiled.seed_bilstm_batches(seed, 64, 2)
+    assert len(singles) == 220 and singles[0].shape == (1, 64)
+    assert torch.equal(singles[150], seed["Xte"][:1])  # past the end it starts again, as the program does
+    _, _, batches = profiled.seed_bilstm_inputs(seed, 64, 220, 2)
     assert len(batches) == 2
 
     folder = tiny_transformer_dir("bert")
@@ -57,13 +59,35 @@ def test_batched_inputs_of_the_reference_programs(tiny_transformer_dir):
         "te": [{"text": f"text number {i}"} for i in range(100)],
         "a": argparse.Namespace(pad="max"),
     }
-    model, batches = profiled.hf_recipe_batches(recipe, 64, 20)
+    forward, singles, batches = profiled.hf_recipe_inputs(recipe, 64, 220, 20)
     assert [tuple(b["input_ids"].shape) for b in batches] == [(64, 128), (36, 128)]
-    _, batches = profiled.hf_recipe_batches(recipe, 64, 1)
+    assert len(singles) == 220 and singles[0]["input_ids"].shape == (1, 128)
+    assert forward(singles[0]).logits.shape == (1, 3)
+    _, _, batches = profiled.hf_recipe_inputs(recipe, 64, 220, 1)
     assert len(batches) == 1
     recipe["a"].pad = "dynamic"
-    _, batches = profiled.hf_recipe_batches(recipe, 64, 20)
+    _, singles, batches = profiled.hf_recipe_inputs(recipe, 64, 220, 20)
     assert batches[0]["input_ids"].shape == (64, 5)  # [CLS] text number i [SEP]
+    assert singles[0]["input_ids"].shape == (1, 5)
+
+
+def test_two_models_are_timed_in_turns_after_warming_up_both():
+    from modeling.timing import alternating_latencies_ms
+
+    calls = []
+    first = (lambda x: calls.append(("a", x)), list(range(7)))
+    second = (lambda x: calls.append(("b", x)), list(range(100, 105)))
+    timings = alternating_latencies_ms([first, second], warmup=2, block=2)
+    assert [len(t) for t in timings] == [5, 3]
+    assert calls == [
+        ("a", 0), ("a", 1), ("b", 100), ("b", 101),  # warm-up, untimed
+        ("a", 2), ("a", 3), ("b", 102), ("b", 103), ("a", 4), ("a", 5), ("b", 104), ("a", 6),
+    ]  # fmt: skip
+    assert all(t >= 0 for side in timings for t in side)
+    calls.clear()
+    timings = alternating_latencies_ms([first, (second[0], [100])], warmup=2, block=2)
+    assert [len(t) for t in timings] == [5, 1]  # too few inputs to set any apart: warmed up on, then timed
+    assert calls[:3] == [("a", 0), ("a", 1), ("b", 100)] and calls.count(("b", 100)) == 2
 
 
 @pytest.mark.skipif(
@@ -92,6 +116,8 @@ def test_benchmark_runs_both_sides_and_compares_them(tmp_path, toy_data_dir):
         assert 0 <= side["test_accuracy"] <= 1
         for key in ("train_samples_per_s", "latency_ms_b1", "latency_ms_b64", "peak_memory_mb", "wall_s"):
             assert side[key] > 0, key
+    assert peer["latency_ms_b1_self_reported"] > 0  # the program's own figure, beside the one timed in turns
+    assert versus["latency_ms_b1"] == pytest.approx(project["latency_ms_b1"] / peer["latency_ms_b1"])
     assert versus["train_samples_per_s"] == pytest.approx(project["train_samples_per_s"] / peer["train_samples_per_s"])
     assert versus["test_accuracy"] == pytest.approx(project["test_accuracy"] - peer["test_accuracy"])
     # The project's figures are its run's: accuracy as train.py wrote it.
