@@ -23,7 +23,8 @@ both. Every program runs in its own process through scripts/run_profiled.py, and
   reference's, once it has finished), taking turns every 20 texts or 5 batches, so that a drift in the machine's
   speed falls on both alike (the reference's own printed figure is kept in the JSON as
   `latency_ms_b1_self_reported`);
-- peak memory: GPU memory torch held at once, or on a CPU the peak resident memory of the process;
+- peak memory: GPU memory torch held at once, or on a CPU the peak resident memory of the process, both read when
+  the program ends (before the latencies are timed);
 - wall time of the whole program, data loading and tokenisation included.
 
 The table gives each figure and the project's as a ratio of the reference's (accuracy as a difference). Results go
@@ -199,8 +200,8 @@ def run_program(
 ) -> dict:
     """
     Run `python script script_args` through run_profiled.py (with `env` added to the environment), its output into
-    `log_path`; return run_profiled's report plus `peak_rss_mb` (the process's peak resident memory, from the
-    kernel's accounting of it, which includes the timing done after the program).
+    `log_path`; return run_profiled's report, which holds the program's peak memory as it stood when the program
+    ended (the latencies timed after it load another model).
     """
     report_path = log_path.with_suffix(".profile.json")
     report_path.unlink(missing_ok=True)
@@ -215,7 +216,7 @@ def run_program(
         process.returncode = os.waitstatus_to_exitcode(status)
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     report["exit_code"] = process.returncode
-    report["peak_rss_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
+    report.setdefault("peak_rss_mb", usage.ru_maxrss / 1024)  # killed before it could say: the kernel's figure (KB)
     return report
 
 

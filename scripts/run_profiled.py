@@ -9,6 +9,7 @@ them is measured by the same code. REPORT.json receives:
 - `wall_s`: the program's wall time, its imports included (the interpreter's start-up is not);
 - `exit_code`: 0, or the status it exited with;
 - `gpu_peak_mb`: the most GPU memory torch held at once (null without a GPU);
+- `peak_rss_mb`: the peak resident memory of the process (or of its largest worker process);
 - with BENCHMARK_BATCH_SIZE set, for the reference programs only: `latency_ms_b1` and `latency_ms_batched`, the
   median forward time of single test texts and of batches of that many, prepared by the program's own code (its
   tokeniser, its padding) and timed with the protocol of modeling/timing.py. With BENCHMARK_PROJECT_MODEL set too
@@ -22,6 +23,7 @@ Only the standard library is imported before the program runs, so it pays for it
 
 import json
 import os
+import resource
 import runpy
 import statistics
 import sys
@@ -134,6 +136,9 @@ def main() -> None:
         torch = sys.modules.get("torch")
         cuda = torch is not None and torch.cuda.is_available()
         report["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+        # Read now, before any timing loads another model: the largest of this process and its workers (kilobytes).
+        peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        report["peak_rss_mb"] = peak_kb / 1024
         Path(report_path).write_text(json.dumps(report))
     batch_size = int(os.environ.get("BENCHMARK_BATCH_SIZE", "0"))
     if report["exit_code"] == 0 and batch_size > 0:

@@ -30,6 +30,7 @@ def test_run_profiled_passes_arguments_and_reports_exit_status_and_time(tmp_path
     code, report = run_profiled(tmp_path, source, "3")
     assert code == 3 and report["exit_code"] == 3
     assert report["wall_s"] >= 0.3
+    assert report["peak_rss_mb"] > 10  # an interpreter alone holds more than this
     assert report["gpu_peak_mb"] is None or not torch.cuda.is_available()
 
 
