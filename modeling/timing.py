@@ -13,6 +13,8 @@ import torch
 SINGLE_WARMUP, SINGLE_REPEATS = 20, 200
 # Batched passes cost far more each, so fewer: 3 warm-up batches, then the median of the next 20.
 BATCH_WARMUP, BATCH_REPEATS = 3, 20
+# How many inputs of each kind to prepare for one model: its warm-up passes and its timed ones.
+SINGLE_COUNT, BATCH_COUNT = SINGLE_WARMUP + SINGLE_REPEATS, BATCH_WARMUP + BATCH_REPEATS
 # Two models timed side by side take turns in blocks of this many inputs (see `alternating_latencies_ms`).
 SINGLE_BLOCK, BATCH_BLOCK = 20, 5
 

@@ -59,7 +59,7 @@ from transformers import DataCollatorWithPadding  # noqa: E402
 from modeling.data import load_data_config, load_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
-from modeling.timing import BATCH_REPEATS, BATCH_WARMUP, SINGLE_REPEATS, SINGLE_WARMUP  # noqa: E402
+from modeling.timing import BATCH_COUNT, SINGLE_COUNT  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 BATCH_SIZE = 64  # the batched latency's batch, the reference programs' training batch
@@ -318,16 +318,15 @@ def project_timing_inputs(model_dir: str, comparison_name: str, data_root: str) 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load_model_folder(model_dir, device)
     test = load_splits(load_data_config(comparison.dataset), str(Path(data_root) / comparison.dataset))["test"]
-    single_count, batch_count = SINGLE_WARMUP + SINGLE_REPEATS, BATCH_WARMUP + BATCH_REPEATS
-    texts = test.select(range(min(len(test), max(single_count, BATCH_SIZE * batch_count))))["text"]
+    texts = test.select(range(min(len(test), max(SINGLE_COUNT, BATCH_SIZE * BATCH_COUNT))))["text"]
     collator = DataCollatorWithPadding(tokenizer)
 
     def prepare(batch: list[str]) -> dict:
         encoded = [tokenizer(text, truncation=True, max_length=comparison.max_length) for text in batch]
         return {key: value.to(device) for key, value in collator(encoded).items()}
 
-    singles = [prepare([texts[i % len(texts)]]) for i in range(single_count)]
-    batches = [prepare(texts[i : i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)][:batch_count]
+    singles = [prepare([texts[i % len(texts)]]) for i in range(SINGLE_COUNT)]
+    batches = [prepare(texts[i : i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)][:BATCH_COUNT]
     return (lambda batch: model(**batch)), singles, batches
 
 

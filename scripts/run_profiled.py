@@ -83,17 +83,15 @@ def timed_latencies(script: str, program: dict, batch_size: int) -> dict:
     sys.path.insert(0, str(REPO))
     from modeling.timing import (
         BATCH_BLOCK,
-        BATCH_REPEATS,
+        BATCH_COUNT,
         BATCH_WARMUP,
         SINGLE_BLOCK,
-        SINGLE_REPEATS,
+        SINGLE_COUNT,
         SINGLE_WARMUP,
         alternating_latencies_ms,
     )
 
-    forward, singles, batches = build(
-        program, batch_size, SINGLE_WARMUP + SINGLE_REPEATS, BATCH_WARMUP + BATCH_REPEATS
-    )
+    forward, singles, batches = build(program, batch_size, SINGLE_COUNT, BATCH_COUNT)
     single_sides, batch_sides = [(forward, singles)], [(forward, batches)]
     names = ["latency_ms_"]
     project_model = os.environ.get("BENCHMARK_PROJECT_MODEL")

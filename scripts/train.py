@@ -273,17 +273,18 @@ def resolve_resume(value: str | None, output_dir: str) -> str | None:
         return None
     if value.lower() in ("last", "true"):
         # Only the Trainer's own folders (checkpoint-<step>), as transformers' get_last_checkpoint reads them.
-        complete = [
-            c
-            for c in Path(output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
-            if c.name.split("-")[-1].isdigit() and is_complete_checkpoint(c)
-        ]
+        prefix = f"{PREFIX_CHECKPOINT_DIR}-"
+        complete = {
+            int(step): folder
+            for folder in Path(output_dir).glob(f"{prefix}*")
+            if (step := folder.name.removeprefix(prefix)).isdigit() and is_complete_checkpoint(folder)
+        }  # step -> folder
         if not complete:
             raise UserInputError(
                 f"no complete checkpoint in {output_dir} to resume from; start the run again without "
                 "--resume_from_checkpoint (add --overwrite_output_dir)"
             )
-        return str(max(complete, key=lambda c: int(c.name.split("-")[-1])))
+        return str(complete[max(complete)])
     if not is_complete_checkpoint(Path(value)):
         raise UserInputError(f"{value} is not a complete checkpoint folder (no readable trainer_state.json)")
     return value
