@@ -7,10 +7,12 @@ import torch
 from conftest import TINY_RNN_OVERRIDES
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForSequenceClassification, TrainingArguments
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 import modeling
 from modeling.errors import UserInputError
 from modeling.training import (
+    ShuffledLengthGroupedSampler,
     TextClassificationTrainer,
     apply_finetune_strategy,
     class_weighted_loss,
@@ -163,3 +165,28 @@ def test_train_with_class_weights_and_an_optimizer_choice(run_script, tmp_path, 
         "--num_train_epochs", "1", "--disable_tqdm", "true",
     )  # fmt: skip
     assert json.loads((output_dir / "all_results.json").read_text())["test_accuracy"] >= 0
+
+
+def test_length_grouped_batches_come_in_a_seeded_random_order():
+    lengths = torch.randint(1, 2000, (5000,), generator=torch.Generator().manual_seed(0)).tolist()
+    batch_size = 64
+    sampler = ShuffledLengthGroupedSampler(batch_size, lengths, seed=7)
+    order = list(sampler)
+    assert sorted(order) == list(range(len(lengths)))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    assert max(lengths) in [lengths[i] for i in batches[0]]  # the longest first, so memory runs out at once
+    assert len(batches[-1]) == len(lengths) % batch_size  # the short batch last: later batches stay aligned
+    # Every batch is one of the stock sampler's length-grouped batches (padding stays as low as there)...
+    stock = LengthGroupedSampler(batch_size, lengths=lengths)
+    stock.generator = torch.Generator().manual_seed(7)
+    stock_order = list(stock)
+    stock_batches = {frozenset(stock_order[s : s + batch_size]) for s in range(0, len(stock_order), batch_size)}
+    assert {frozenset(batch) for batch in batches} == stock_batches
+    # ...but they no longer sweep from long to short: the stock order's batch lengths fall within each mega-batch.
+    longest = [max(lengths[i] for i in batch) for batch in batches[1:-1]]
+    rises = sum(later > earlier for earlier, later in zip(longest, longest[1:]))
+    assert rises > len(longest) // 3
+    # The order depends on the seed and the epoch alone, so a resumed run sees the same batches.
+    assert list(ShuffledLengthGroupedSampler(batch_size, lengths, seed=7)) == order
+    sampler.set_epoch(1)
+    assert list(sampler) != order
