@@ -141,12 +141,12 @@ class ShuffledLengthGroupedSampler(LengthGroupedSampler):
     """
     `LengthGroupedSampler` that shuffles its batches, and whose order depends only on the seed and the epoch.
 
-    The stock sampler sorts each mega-batch (50 batches) by length and yields its batches longest first, so training
-    sweeps from long texts to short ones again and again: the optimizer sees dozens of batches of long texts in a
-    row, then dozens of short ones. Where lengths vary widely (IMDB reviews run from 10 to 2,470 words) that costs
-    accuracy (README, "Results"). Here the batches keep their similar lengths, so padding stays as low, but come in a
-    random order, as in fairseq's and AllenNLP's bucketed batching; the longest still comes first, so running out of
-    memory happens at once rather than late.
+    The stock sampler sorts each mega-batch (up to 50 batches) by length and yields its batches longest first, so
+    training sweeps from long texts to short ones again and again: the optimizer sees dozens of batches of long texts
+    in a row, then dozens of short ones. Where lengths vary widely (IMDB reviews run from 10 to 2,470 words) that
+    costs accuracy (README, "Batch order"). Here the batches keep their similar lengths, so padding stays as low, but
+    come in a random order, as in fairseq's and AllenNLP's bucketed batching; the longest still comes first, so
+    running out of memory happens at once rather than late.
 
     The stock sampler also draws from the global random state, which a run resumed in the middle of an epoch holds in
     another state than the original run did; this one draws from its own generator, seeded by seed and epoch, so a
