@@ -164,16 +164,14 @@ class ShuffledLengthGroupedSampler(LengthGroupedSampler):
     def __iter__(self):
         self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
         indices = list(super().__iter__())  # grouped: each run of batch_size indices has similar lengths
-        batches = [indices[start : start + self.batch_size] for start in range(0, len(indices), self.batch_size)]
-        if not batches:
-            return iter([])
-        # The first batch holds the longest text and stays first; a last, shorter batch stays last, since the data
-        # loader cuts the stream into batches in order and a short one in the middle would shift every later batch.
-        last = batches.pop() if len(batches) > 1 and len(batches[-1]) < self.batch_size else None
-        middle = batches[1:]
-        order = torch.randperm(len(middle), generator=self.generator).tolist()
-        shuffled = [batches[0], *(middle[i] for i in order), *([last] if last else [])]
-        return iter([index for batch in shuffled for index in batch])
+        size, full = self.batch_size, len(indices) // self.batch_size
+        if full < 2:
+            return iter(indices)
+        # The first batch holds the longest text and stays first; a shorter rest stays last, since the data loader
+        # cuts the stream into batches in order and a short batch in the middle would shift every later batch.
+        order = [0, *(torch.randperm(full - 1, generator=self.generator) + 1).tolist()]
+        shuffled = [index for batch in order for index in indices[batch * size : (batch + 1) * size]]
+        return iter(shuffled + indices[full * size :])
 
 
 class TextClassificationTrainer(Trainer):
