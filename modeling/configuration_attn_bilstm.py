@@ -15,6 +15,13 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
         pooling (`str`, *optional*, defaults to `"attention_max"`):
             How the BiLSTM outputs become one text vector: `"attention"`, their attention-weighted sum, or
             `"attention_max"`, that sum concatenated with their maximum over the text's tokens (twice as wide).
+        ngram_embedding_dim (`int`, *optional*, defaults to 0):
+            When above 0, the pooled vector also holds a fastText-style bag of n-grams of this width: the mean
+            embedding of the text's words and of its hashed word n-grams up to `ngram_order`. 0 leaves it out.
+        ngram_order (`int`, *optional*, defaults to 2):
+            The longest word n-gram the bag reads (2: words and word pairs).
+        ngram_buckets (`int`, *optional*, defaults to 262144):
+            Number of hash buckets the n-grams longer than one word share.
     """
 
     model_type = "attn_bilstm"
@@ -24,6 +31,9 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
         self,
         attention_dim: int = 128,
         pooling: str = "attention_max",
+        ngram_embedding_dim: int = 0,
+        ngram_order: int = 2,
+        ngram_buckets: int = 262144,
         num_layers: int = 2,
         bidirectional: bool = True,
         dropout: float = 0.5,
@@ -31,8 +41,16 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
     ):
         if pooling not in self.pooling_choices:
             raise ValueError(f"pooling must be one of {', '.join(self.pooling_choices)}, got {pooling!r}")
+        if ngram_embedding_dim < 0 or ngram_order < 1 or ngram_buckets < 1:
+            raise ValueError(
+                "ngram_embedding_dim must be at least 0, ngram_order and ngram_buckets at least 1; got "
+                f"{ngram_embedding_dim}, {ngram_order}, {ngram_buckets}"
+            )
         self.attention_dim = attention_dim
         self.pooling = pooling
+        self.ngram_embedding_dim = ngram_embedding_dim
+        self.ngram_order = ngram_order
+        self.ngram_buckets = ngram_buckets
         super().__init__(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, **kwargs)
 
     @classmethod
@@ -44,4 +62,4 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
 
     @property
     def pooled_size(self) -> int:
-        return self.output_size * (2 if self.pooling == "attention_max" else 1)
+        return self.output_size * (2 if self.pooling == "attention_max" else 1) + self.ngram_embedding_dim

@@ -248,6 +248,29 @@ def test_attention_max_pooling_adds_the_maximum_over_real_tokens():
         modeling.AttnBiLSTMConfig(pooling="mean")
 
 
+def test_ngram_bag_is_the_mean_of_word_and_hashed_pair_vectors():
+    tester = RNNModelTester(modeling.AttnBiLSTMConfig, ngram_embedding_dim=4, ngram_order=2, ngram_buckets=11)
+    model = modeling.AttnBiLSTMForSequenceClassification(tester.config).eval()
+    assert model.classifier.in_features == 2 * tester.config.output_size + 4
+    bag, inputs = model.encoder.ngram_bag, tester.inputs()
+    with torch.no_grad():
+        pooled = model.encoder(inputs["input_ids"], inputs["attention_mask"]).pooler_output
+        rows = bag.embeddings.weight
+        for text, length in enumerate(inputs["attention_mask"].sum(-1).tolist()):
+            words = inputs["input_ids"][text, :length].tolist()
+            pairs = [((2 * bag.hash_multiplier + a) * bag.hash_multiplier + b) % 11 for a, b in zip(words, words[1:])]
+            expected = rows[words + [tester.vocab_size + pair for pair in pairs]].mean(dim=0)
+            torch.testing.assert_close(pooled[text, -4:], expected)
+
+    # Padding never reaches the bag: each text alone gives the batch's logits.
+    batched = model(inputs["input_ids"], inputs["attention_mask"]).logits
+    for text, length in enumerate(inputs["attention_mask"].sum(-1).tolist()):
+        alone = model(inputs["input_ids"][text : text + 1, :length]).logits
+        torch.testing.assert_close(alone, batched[text : text + 1], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="ngram_order"):
+        modeling.AttnBiLSTMConfig(ngram_embedding_dim=8, ngram_order=0)
+
+
 def test_folder_saved_before_pooling_existed_loads_as_trained(tmp_path):
     tester = RNNModelTester(modeling.AttnBiLSTMConfig, pooling="attention")
     model = modeling.AttnBiLSTMForSequenceClassification(tester.config).eval()
