@@ -28,8 +28,15 @@ class NgramBag(nn.Module):
     def __init__(self, config: AttnBiLSTMConfig):
         super().__init__()
         self.vocab_size, self.order, self.buckets = config.vocab_size, config.ngram_order, config.ngram_buckets
-        # Rows [0, vocab_size) are the words, the rest the hashed n-grams.
-        self.embeddings = nn.Embedding(config.vocab_size + config.ngram_buckets, config.ngram_embedding_dim)
+        self.pad_token_id = config.pad_token_id
+        # Rows [0, vocab_size) are the words, the rest the hashed n-grams. `EmbeddingBag` averages each text's rows
+        # without building the (batch, positions, dim) tensor, and leaves out every id equal to `padding_idx`.
+        self.embeddings = nn.EmbeddingBag(
+            config.vocab_size + config.ngram_buckets,
+            config.ngram_embedding_dim,
+            mode="mean",
+            padding_idx=config.pad_token_id,
+        )
 
     def forward(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
         ids, masks = [input_ids], [attention_mask]  # each (batch, positions)
@@ -44,9 +51,9 @@ class NgramBag(nn.Module):
                 mask = mask * attention_mask[:, k : k + span]  # an n-gram counts only if all its words are real
             ids.append(self.vocab_size + hashed)
             masks.append(mask)
-        ids, mask = torch.cat(ids, dim=1), torch.cat(masks, dim=1).unsqueeze(-1).to(self.embeddings.weight.dtype)
-        summed = (self.embeddings(ids) * mask).sum(dim=1)  # (batch, ngram_embedding_dim)
-        return summed / mask.sum(dim=1).clamp(min=1)
+        # Padding, and n-grams that reach into it, become the padding id, which the bag leaves out of the mean.
+        ids = torch.cat(ids, dim=1).masked_fill(torch.cat(masks, dim=1) == 0, self.pad_token_id)
+        return self.embeddings(ids)  # (batch, ngram_embedding_dim)
 
 
 class AttnBiLSTMModel(RNNPreTrainedModel):

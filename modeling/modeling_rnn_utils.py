@@ -178,7 +178,7 @@ class RNNPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         # The `init` functions skip tensors that are already set (loaded weights, pretrained vectors), so
         # GloVe vectors and checkpoints survive `post_init` and `from_pretrained`.
-        if isinstance(module, nn.Embedding):
+        if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
             init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
             if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
                 init.zeros_(module.weight[module.padding_idx])
