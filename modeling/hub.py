@@ -60,7 +60,7 @@ ARCHITECTURE_SETTINGS = (
 HYPERPARAMETERS = (
     "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
     "weight_decay", "warmup_steps", "lr_scheduler_type", "optim", "max_grad_norm", "metric_for_best_model", "seed",
-    "fp16", "bf16",
+    "fp16", "bf16", "adversarial_epsilon",
 )  # fmt: skip
 EXAMPLE_TEXT = "I really enjoyed this, it was great!"
 # The model-index needs a dataset name; this one stands for "not given" and is never read back as a name.

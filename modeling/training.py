@@ -1,5 +1,6 @@
 """What the `Trainer` lacks for these experiments: fine-tuning strategies, layer-wise learning rates, the optimizer
-comparison, and a class-weighted loss. Everything else (loop, schedule, checkpoints, devices) is the Trainer's.
+comparison, a class-weighted loss and adversarial training on the embeddings. Everything else (loop, schedule,
+checkpoints, devices) is the Trainer's.
 """
 
 import logging
@@ -178,11 +179,18 @@ class TextClassificationTrainer(Trainer):
     """
     `Trainer` whose optimizer is built from `layerwise_parameter_groups` with the class `resolve_optimizer` picks
     (the groups and their learning rates are logged when it is created), and whose length-grouped batches come in a
-    random order that depends only on the seed and epoch (see `ShuffledLengthGroupedSampler`).
+    random order that depends only on the seed and epoch (see `ShuffledLengthGroupedSampler`). With
+    `adversarial_epsilon > 0` each step also trains on the batch under an adversarial change of the word embeddings.
     """
 
     def __init__(
-        self, *args, optimizer_name: str = "adamw", momentum: float = 0.9, layerwise_lr_decay: float = 1.0, **kwargs
+        self,
+        *args,
+        optimizer_name: str = "adamw",
+        momentum: float = 0.9,
+        layerwise_lr_decay: float = 1.0,
+        adversarial_epsilon: float = 0.0,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         # Each example is one item here, so a plain per-batch mean is exact. Telling the Trainer the model takes loss
@@ -193,6 +201,31 @@ class TextClassificationTrainer(Trainer):
         self.optimizer_name = optimizer_name
         self.momentum = momentum
         self.layerwise_lr_decay = layerwise_lr_decay
+        self.adversarial_epsilon = adversarial_epsilon
+
+    def training_step(self, model: nn.Module, inputs: dict, num_items_in_batch: int | None = None) -> torch.Tensor:
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.adversarial_epsilon > 0:
+            # Adversarial training on the word embeddings (Miyato et al. 2017, in its "fast gradient" form): move the
+            # embedding matrix a distance epsilon along its loss gradient, add that step's gradients to the clean
+            # ones, and move it back: the model learns to hold its prediction under the most harmful small change of
+            # the words it read.
+            weight = self.accelerator.unwrap_model(model).get_input_embeddings().weight
+            if weight.grad is None:  # DeepSpeed and FSDP keep gradients in their own shards
+                raise UserInputError(
+                    "--adversarial_epsilon needs the embeddings' gradient, which DeepSpeed and FSDP keep in shards; "
+                    "pass --adversarial_epsilon 0"
+                )
+            with torch.no_grad():
+                step = weight.grad * (self.adversarial_epsilon / weight.grad.norm().clamp(min=1e-12))
+                # No host sync to test the norm: a non-finite gradient (an fp16 overflow the scaler will skip) gives
+                # a zero step rather than weights that stay corrupted after the step is taken back.
+                step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
+                weight.add_(step)
+            super().training_step(model, inputs, num_items_in_batch)
+            with torch.no_grad():
+                weight.sub_(step)
+        return loss
 
     def _get_train_sampler(self, train_dataset=None) -> torch.utils.data.Sampler | None:
         sampler = super()._get_train_sampler(train_dataset)

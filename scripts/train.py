@@ -109,6 +109,13 @@ class ModelArguments:
             "one above, the embeddings the lowest. 1 means one rate for all."
         },
     )
+    adversarial_epsilon: float = field(
+        default=0.0,
+        metadata={
+            "help": "Adversarial training on the word embeddings: each step also trains on the batch with the "
+            "embedding matrix moved this far (L2) along its loss gradient. 0: off. attn_bilstm default: 3."
+        },
+    )
     optimizer: str = field(default="adamw", metadata={"help": "The optimizer.", "choices": list(OPTIMIZERS)})
     momentum: float = field(default=0.9, metadata={"help": "Momentum of --optimizer sgd_momentum."})
     class_weights: str | None = field(
@@ -200,6 +207,10 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
     for flag, value in positive.items():
         if value is not None and value <= 0:
             raise UserInputError(f"{flag} must be positive, got {value}")
+    if model_args.adversarial_epsilon < 0:
+        raise UserInputError(
+            f"--adversarial_epsilon must be 0 (off) or positive, got {model_args.adversarial_epsilon}"
+        )
     if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
         raise UserInputError(f"--num_train_epochs must be positive, got {training_args.num_train_epochs}")
     if spec.is_pretrained:
@@ -436,6 +447,12 @@ def main() -> None:
     if model_args.class_weights == "balanced":
         compute_loss_func, weights = class_weighted_loss(tokenized["train"]["label"], len(label_names))
         logger.info("class weights: %s", dict(zip(label_names, [round(w, 3) for w in weights])))
+    adversarial_epsilon = model_args.adversarial_epsilon
+    if adversarial_epsilon > 0 and not model.get_input_embeddings().weight.requires_grad:
+        logger.warning(
+            "adversarial training is off: it perturbs the input embeddings along their gradient, and these are frozen"
+        )
+        adversarial_epsilon = 0.0
     callbacks = []
     if data_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
@@ -452,6 +469,7 @@ def main() -> None:
         optimizer_name=model_args.optimizer,
         momentum=model_args.momentum,
         layerwise_lr_decay=model_args.layerwise_lr_decay,
+        adversarial_epsilon=adversarial_epsilon,
     )
 
     # 4. Train, keep the best checkpoint, evaluate on validation and test.
@@ -463,7 +481,9 @@ def main() -> None:
         trainer.model.get_base_model().config.save_pretrained(training_args.output_dir)
     trainer.save_state()  # trainer_state.json: the log history the curves and studies read
     if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
-        (Path(training_args.output_dir) / "training_args.json").write_text(training_args.to_json_string())
+        # With the one training setting of this script that TrainingArguments does not hold.
+        arguments = {**json.loads(training_args.to_json_string()), "adversarial_epsilon": adversarial_epsilon}
+        (Path(training_args.output_dir) / "training_args.json").write_text(json.dumps(arguments, indent=2) + "\n")
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)

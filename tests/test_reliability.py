@@ -77,6 +77,9 @@ def test_one_line_errors_for_bad_input(run_script, capsys, tmp_path, toy_data_di
     expect_user_error(run_script, capsys, out, *TINY_LSTM, "--glove_path", glove, match="embedding_dim=3")
     expect_user_error(run_script, capsys, out, *TINY_LSTM, "--max_length", "0", match="--max_length must be positive")
     expect_user_error(
+        run_script, capsys, out, *TINY_LSTM, "--adversarial_epsilon", "-1", match="--adversarial_epsilon must be 0"
+    )
+    expect_user_error(
         run_script, capsys, out, "--model_type", "attn_bilstm", "--config_overrides", "pooling=mean", match="pooling"
     )
     expect_user_error(

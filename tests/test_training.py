@@ -1,4 +1,5 @@
-"""Fine-tuning strategies, layer-wise learning rates, optimizer choice and the class-weighted loss."""
+"""Fine-tuning strategies, layer-wise learning rates, optimizer choice, the class-weighted loss and adversarial
+training."""
 
 import json
 
@@ -165,6 +166,44 @@ def test_train_with_class_weights_and_an_optimizer_choice(run_script, tmp_path, 
         "--num_train_epochs", "1", "--disable_tqdm", "true",
     )  # fmt: skip
     assert json.loads((output_dir / "all_results.json").read_text())["test_accuracy"] >= 0
+
+
+def test_adversarial_step_adds_the_gradients_at_the_perturbed_embeddings(tmp_path):
+    config = modeling.AttnBiLSTMConfig(
+        vocab_size=30, embedding_dim=8, hidden_size=4, attention_dim=4, num_labels=3, dropout=0.0
+    )
+    model = modeling.AttnBiLSTMForSequenceClassification(config)
+    batch = {
+        "input_ids": torch.tensor([[5, 6, 7, 0], [8, 9, 10, 11]]),
+        "attention_mask": torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]]),
+        "labels": torch.tensor([0, 2]),
+    }
+    embeddings = model.get_input_embeddings().weight
+    original = embeddings.detach().clone()
+
+    def gradients() -> dict[str, torch.Tensor]:
+        model.zero_grad()
+        model(**batch).loss.backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    # By hand: the clean gradients, then those with the embedding matrix moved epsilon along its own gradient.
+    clean = gradients()
+    step = clean["encoder.embeddings.word_embeddings.weight"]
+    with torch.no_grad():
+        embeddings.add_(step * (0.5 / step.norm()))
+    perturbed = gradients()
+    with torch.no_grad():
+        embeddings.copy_(original)
+    model.zero_grad()
+
+    trainer = make_trainer(model, tmp_path, adversarial_epsilon=0.5)
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop, which this test skips
+    loss = trainer.training_step(model, dict(batch))
+    assert loss.item() == pytest.approx(model(**batch).loss.item())  # the clean loss is what gets logged
+    torch.testing.assert_close(embeddings.detach(), original)  # moved back after the adversarial pass
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, clean[name] + perturbed[name], msg=name)
+    assert not torch.allclose(perturbed["classifier.weight"], clean["classifier.weight"])
 
 
 def test_length_grouped_batches_come_in_a_seeded_random_order():
