@@ -113,7 +113,7 @@ class ModelArguments:
         default=0.0,
         metadata={
             "help": "Adversarial training on the word embeddings: each step also trains on the batch with the "
-            "embedding matrix moved this far (L2) along its loss gradient. 0: off. attn_bilstm default: 3."
+            "embedding matrix moved this far (L2) along its loss gradient. 0: off. 3 suits attn_bilstm (README)."
         },
     )
     optimizer: str = field(default="adamw", metadata={"help": "The optimizer.", "choices": list(OPTIMIZERS)})

@@ -39,7 +39,7 @@ def test_train_saves_a_loadable_model_and_results(run_script, tmp_path, toy_data
     assert 0 < results["trainable_params"] <= results["total_params"]
     training_args = json.loads((output_dir / "training_args.json").read_text())
     assert training_args["dataloader_pin_memory"] == torch.cuda.is_available()  # pinned memory only helps a GPU
-    assert training_args["adversarial_epsilon"] == (3.0 if model_type == "attn_bilstm" else 0.0)  # its default
+    assert training_args["adversarial_epsilon"] == 0.0  # off unless asked for
 
     model = AutoModelForSequenceClassification.from_pretrained(output_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(output_dir)

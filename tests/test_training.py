@@ -157,15 +157,16 @@ def test_class_weighted_loss_matches_weighted_cross_entropy():
     torch.testing.assert_close(loss({"logits": logits, "auxiliary_loss": auxiliary}, labels), expected + auxiliary)
 
 
-def test_train_with_class_weights_and_an_optimizer_choice(run_script, tmp_path, toy_data_dir):
+def test_train_with_class_weights_an_optimizer_choice_and_adversarial_training(run_script, tmp_path, toy_data_dir):
     output_dir = tmp_path / "weighted"
     run_script(
         "train", "--model_type", "auto_lstm", "--config_overrides", TINY_RNN_OVERRIDES.replace(",attention_dim=8", ""),
         "--class_weights", "balanced", "--optimizer", "sgd_momentum", "--layerwise_lr_decay", "0.5",
-        "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir, "--output_dir", output_dir,
-        "--num_train_epochs", "1", "--disable_tqdm", "true",
+        "--adversarial_epsilon", "1.5", "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir,
+        "--output_dir", output_dir, "--num_train_epochs", "1", "--disable_tqdm", "true",
     )  # fmt: skip
     assert json.loads((output_dir / "all_results.json").read_text())["test_accuracy"] >= 0
+    assert json.loads((output_dir / "training_args.json").read_text())["adversarial_epsilon"] == 1.5
 
 
 def test_adversarial_step_adds_the_gradients_at_the_perturbed_embeddings(tmp_path):
