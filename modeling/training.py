@@ -202,6 +202,12 @@ class TextClassificationTrainer(Trainer):
         self.momentum = momentum
         self.layerwise_lr_decay = layerwise_lr_decay
         self.adversarial_epsilon = adversarial_epsilon
+        if adversarial_epsilon > 0 and not self.model.get_input_embeddings().weight.requires_grad:
+            logger.warning(
+                "adversarial training is off: it perturbs the input embeddings along their gradient, and these are "
+                "frozen"
+            )
+            self.adversarial_epsilon = 0.0
 
     def training_step(self, model: nn.Module, inputs: dict, num_items_in_batch: int | None = None) -> torch.Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)

@@ -447,12 +447,6 @@ def main() -> None:
     if model_args.class_weights == "balanced":
         compute_loss_func, weights = class_weighted_loss(tokenized["train"]["label"], len(label_names))
         logger.info("class weights: %s", dict(zip(label_names, [round(w, 3) for w in weights])))
-    adversarial_epsilon = model_args.adversarial_epsilon
-    if adversarial_epsilon > 0 and not model.get_input_embeddings().weight.requires_grad:
-        logger.warning(
-            "adversarial training is off: it perturbs the input embeddings along their gradient, and these are frozen"
-        )
-        adversarial_epsilon = 0.0
     callbacks = []
     if data_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
@@ -469,7 +463,7 @@ def main() -> None:
         optimizer_name=model_args.optimizer,
         momentum=model_args.momentum,
         layerwise_lr_decay=model_args.layerwise_lr_decay,
-        adversarial_epsilon=adversarial_epsilon,
+        adversarial_epsilon=model_args.adversarial_epsilon,
     )
 
     # 4. Train, keep the best checkpoint, evaluate on validation and test.
@@ -481,8 +475,8 @@ def main() -> None:
         trainer.model.get_base_model().config.save_pretrained(training_args.output_dir)
     trainer.save_state()  # trainer_state.json: the log history the curves and studies read
     if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
-        # With the one training setting of this script that TrainingArguments does not hold.
-        arguments = {**json.loads(training_args.to_json_string()), "adversarial_epsilon": adversarial_epsilon}
+        # With the one training setting of this script that TrainingArguments does not hold (0 if it was turned off).
+        arguments = {**training_args.to_dict(), "adversarial_epsilon": trainer.adversarial_epsilon}
         (Path(training_args.output_dir) / "training_args.json").write_text(json.dumps(arguments, indent=2) + "\n")
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
     trainer.log_metrics("train", metrics)
