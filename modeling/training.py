@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, Trainer, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import PredictionOutput
 
 from .errors import UserInputError
 
@@ -179,8 +180,9 @@ class TextClassificationTrainer(Trainer):
     """
     `Trainer` whose optimizer is built from `layerwise_parameter_groups` with the class `resolve_optimizer` picks
     (the groups and their learning rates are logged when it is created), and whose length-grouped batches come in a
-    random order that depends only on the seed and epoch (see `ShuffledLengthGroupedSampler`). With
-    `adversarial_epsilon > 0` each step also trains on the batch under an adversarial change of the word embeddings.
+    random order that depends only on the seed and epoch (see `ShuffledLengthGroupedSampler`). Evaluation batches are
+    sorted by length, and `predict` returns its outputs in the dataset's order. With `adversarial_epsilon > 0` each
+    step also trains on the batch under an adversarial change of the word embeddings.
     """
 
     def __init__(
@@ -202,6 +204,7 @@ class TextClassificationTrainer(Trainer):
         self.momentum = momentum
         self.layerwise_lr_decay = layerwise_lr_decay
         self.adversarial_epsilon = adversarial_epsilon
+        self._eval_order: list[int] | None = None  # the order of the last evaluation's texts, when not the dataset's
         if adversarial_epsilon > 0 and not self.model.get_input_embeddings().weight.requires_grad:
             logger.warning(
                 "adversarial training is off: it perturbs the input embeddings along their gradient, and these are "
@@ -242,6 +245,30 @@ class TextClassificationTrainer(Trainer):
             return ShuffledLengthGroupedSampler(sampler.batch_size * self.args.world_size, sampler.lengths, seed)
         return sampler
 
+    def _get_eval_sampler(self, eval_dataset) -> torch.utils.data.Sampler | list[int] | None:
+        sampler = super()._get_eval_sampler(eval_dataset)
+        self._eval_order = None
+        if isinstance(sampler, LengthGroupedSampler):
+            # With length-grouped training the Trainer also groups evaluation batches by length, in a random order,
+            # and `predict` then returns its outputs in that order rather than the dataset's. Sorting longest first
+            # pads no more, runs out of memory (if it does) at once, and is an order `predict` can undo.
+            lengths = sampler.lengths
+            self._eval_order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
+            return self._eval_order
+        return sampler
+
+    def predict(
+        self, test_dataset, ignore_keys: list[str] | None = None, metric_key_prefix: str = "test"
+    ) -> PredictionOutput:
+        """`Trainer.predict`, with predictions and labels in the order of `test_dataset`'s rows."""
+        output = super().predict(test_dataset, ignore_keys, metric_key_prefix)
+        if self._eval_order is None:
+            return output
+        position = np.argsort(self._eval_order)  # position[i]: where row i's output sits in the evaluation order
+        return output._replace(
+            predictions=_take_rows(output.predictions, position), label_ids=_take_rows(output.label_ids, position)
+        )
+
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
             model = self.model if model is None else model
@@ -266,6 +293,15 @@ class TextClassificationTrainer(Trainer):
                 ),
             )
         return self.optimizer
+
+
+def _take_rows(value, index: np.ndarray):
+    """`value[index]` for an array, or for each array of a (nested) tuple or list of them; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return type(value)(_take_rows(item, index) for item in value)
+    return value[index]
 
 
 def class_weighted_loss(labels: list[int], num_labels: int) -> tuple[Callable, list[float]]:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, toy_rows
 
 TEST_ROWS = 60  # the toy test split
 
@@ -54,6 +54,8 @@ def test_two_processes_match_one(tmp_path, toy_data_dir, tiny_transformer_dir, n
     with (tmp_path / "double" / "test_predictions.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == TEST_ROWS
+    # Gathered from both processes back into the data's order, each text beside its own label.
+    assert [(row["text"], row["label"]) for row in rows] == [(row["text"], row["label"]) for row in toy_rows(60, 2)]
     # The same batches and the same averaged gradients: the training losses agree step by step (to rounding, which
     # grows over many steps), and so do the final metrics, within noise.
     losses = {}

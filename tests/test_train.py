@@ -1,10 +1,11 @@
 """scripts/train.py end to end: every recurrent model type trains, saves and loads back."""
 
+import csv
 import json
 
 import pytest
 import torch
-from conftest import TINY_RNN_OVERRIDES
+from conftest import TINY_RNN_OVERRIDES, toy_rows
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from modeling.registry import MODEL_SPECS
@@ -49,7 +50,10 @@ def test_train_saves_a_loadable_model_and_results(run_script, tmp_path, toy_data
     with torch.no_grad():
         logits = model(**tokenizer(["good great love", "bad awful"], padding=True, return_tensors="pt")).logits
     assert logits.shape == (2, 3)
-    assert (output_dir / "test_predictions.csv").is_file()
+    # One row per test text, in the data's order, each beside its own label (evaluation batches run longest first).
+    with (output_dir / "test_predictions.csv").open(newline="", encoding="utf-8") as handle:
+        rows = [(row["text"], row["label"]) for row in csv.DictReader(handle)]
+    assert rows == [(row["text"], row["label"]) for row in toy_rows(60, 2)]
     assert (output_dir / "classification_report.txt").is_file()
 
 
