@@ -20,8 +20,9 @@ logger = logging.getLogger(__name__)
 
 FINETUNE_STRATEGIES = ("full", "freeze", "hybrid", "lora")
 # --optimizer -> (TrainingArguments.optim, optim_args) where the Trainer already builds it; None where it does not.
+# Without --optimizer, the Trainer's own --optim choice (fused AdamW by default) is used as it is.
 OPTIMIZERS = {
-    "adamw": ("adamw_torch", None),
+    "adamw": ("adamw_torch_fused", None),
     "sgd": ("sgd", "momentum=0"),
     "sgd_momentum": ("sgd", "momentum={momentum}"),
     "rmsprop": ("rmsprop", None),
@@ -123,8 +124,15 @@ def layerwise_parameter_groups(
     return sorted(groups.values(), key=lambda group: -group["lr"])
 
 
-def resolve_optimizer(name: str, args: TrainingArguments, momentum: float) -> tuple[type, dict]:
-    """The optimizer class and keyword arguments for `--optimizer name`, reusing the Trainer's where it has one."""
+def resolve_optimizer(
+    name: str | None, args: TrainingArguments, momentum: float, model: nn.Module | None = None
+) -> tuple[type, dict]:
+    """
+    The optimizer class and keyword arguments for `--optimizer name`, reusing the Trainer's where it has one; with
+    `name=None`, those of the Trainer's `args.optim`.
+    """
+    if name is None:
+        return Trainer.get_optimizer_cls_and_kwargs(args, model)
     if name not in OPTIMIZERS:
         raise UserInputError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     if OPTIMIZERS[name] is None:  # adam
@@ -188,7 +196,7 @@ class TextClassificationTrainer(Trainer):
     def __init__(
         self,
         *args,
-        optimizer_name: str = "adamw",
+        optimizer_name: str | None = None,
         momentum: float = 0.9,
         layerwise_lr_decay: float = 1.0,
         adversarial_epsilon: float = 0.0,
@@ -236,6 +244,19 @@ class TextClassificationTrainer(Trainer):
                 weight.sub_(step)
         return loss
 
+    def compute_loss(
+        self, model: nn.Module, inputs: dict, return_outputs: bool = False, num_items_in_batch: int | None = None
+    ):
+        # With label smoothing on (the recurrent types' default) the Trainer takes the labels away from the model and
+        # smooths the loss from the logits alone, so a model's `auxiliary_loss` (the Auto-LSTM's reconstruction loss),
+        # which the model adds to its own loss only when given labels, would never train: add it here.
+        smoothed = self.label_smoother is not None and self.compute_loss_func is None and "labels" in inputs
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        auxiliary = outputs.get("auxiliary_loss") if isinstance(outputs, dict) else None
+        if smoothed and auxiliary is not None:
+            loss = loss + auxiliary
+        return (loss, outputs) if return_outputs else loss
+
     def _get_train_sampler(self, train_dataset=None) -> torch.utils.data.Sampler | None:
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler:
@@ -279,7 +300,7 @@ class TextClassificationTrainer(Trainer):
                 self.layerwise_lr_decay,
                 {name for name, _ in model.named_parameters()} - set(self.get_decay_parameter_names(model)),
             )
-            optimizer_cls, kwargs = resolve_optimizer(self.optimizer_name, self.args, self.momentum)
+            optimizer_cls, kwargs = resolve_optimizer(self.optimizer_name, self.args, self.momentum, model)
             kwargs = {key: value for key, value in kwargs.items() if key not in ("lr", "weight_decay")}
             self.optimizer = optimizer_cls(groups, **kwargs)
             logger.info(
@@ -304,10 +325,13 @@ def _take_rows(value, index: np.ndarray):
     return value[index]
 
 
-def class_weighted_loss(labels: list[int], num_labels: int) -> tuple[Callable, list[float]]:
+def class_weighted_loss(
+    labels: list[int], num_labels: int, label_smoothing: float = 0.0
+) -> tuple[Callable, list[float]]:
     """
     A `compute_loss_func` for the Trainer: cross-entropy weighted by inverse class frequency (scikit-learn's
-    "balanced" weights), plus any auxiliary loss the model returns. Also returns the weights, for the log.
+    "balanced" weights), with `label_smoothing` (the Trainer smooths only the losses it computes itself), plus any
+    auxiliary loss the model returns. Also returns the weights, for the log.
     """
     from sklearn.utils.class_weight import compute_class_weight
 
@@ -320,9 +344,12 @@ def class_weighted_loss(labels: list[int], num_labels: int) -> tuple[Callable, l
         logits = outputs["logits"]
         weight = weight_tensor.to(logits.device)
         if num_items_in_batch is None:
-            value = nn.functional.cross_entropy(logits, labels, weight=weight)
+            value = nn.functional.cross_entropy(logits, labels, weight=weight, label_smoothing=label_smoothing)
         else:  # the Trainer counted the examples over all processes and scales the loss to match
-            value = nn.functional.cross_entropy(logits, labels, weight=weight, reduction="sum") / num_items_in_batch
+            value = nn.functional.cross_entropy(
+                logits, labels, weight=weight, label_smoothing=label_smoothing, reduction="sum"
+            )
+            value = value / num_items_in_batch
         auxiliary = outputs.get("auxiliary_loss")
         return value if auxiliary is None else value + auxiliary
 

@@ -128,7 +128,8 @@ def test_layerwise_decay_out_of_range_is_refused():
         ("sgd_momentum", torch.optim.SGD, {"momentum": 0.8}),
         ("rmsprop", torch.optim.RMSprop, {}),
         ("adam", torch.optim.Adam, {"betas": (0.9, 0.999)}),
-        ("adamw", torch.optim.AdamW, {"betas": (0.9, 0.999)}),
+        ("adamw", torch.optim.AdamW, {"betas": (0.9, 0.999), "fused": True}),
+        (None, torch.optim.AdamW, {"fused": True}),  # the Trainer's default --optim
     ],
 )
 def test_each_optimizer_builds_what_it_names(tmp_path, name, optimizer_class, expected):
@@ -138,6 +139,14 @@ def test_each_optimizer_builds_what_it_names(tmp_path, name, optimizer_class, ex
     for key, value in expected.items():
         assert all(group[key] == value for group in optimizer.param_groups), key
     assert all(group["lr"] == pytest.approx(1e-3) for group in optimizer.param_groups)
+
+
+def test_without_optimizer_the_trainers_optim_is_used(tmp_path):
+    from transformers.optimization import Adafactor
+
+    model = modeling.LSTMForSequenceClassification(modeling.LSTMConfig(vocab_size=10, num_labels=2))
+    args = TrainingArguments(output_dir=str(tmp_path), optim="adafactor", learning_rate=1e-3, report_to="none")
+    assert type(TextClassificationTrainer(model=model, args=args).create_optimizer()) is Adafactor
 
 
 def test_strategy_helpers_refuse_bad_values(tiny_transformer_dir):
@@ -157,6 +166,38 @@ def test_class_weighted_loss_matches_weighted_cross_entropy():
     torch.testing.assert_close(loss({"logits": logits, "auxiliary_loss": auxiliary}, labels), expected + auxiliary)
 
 
+def test_class_weighted_loss_smooths_labels_as_asked():
+    loss, weights = class_weighted_loss([0, 0, 0, 1], num_labels=3, label_smoothing=0.1)
+    logits, labels = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+    weight = torch.tensor(weights, dtype=torch.float32)
+    expected = torch.nn.functional.cross_entropy(logits, labels, weight=weight, label_smoothing=0.1)
+    torch.testing.assert_close(loss({"logits": logits}, labels), expected)
+    unsmoothed = torch.nn.functional.cross_entropy(logits, labels, weight=weight)
+    assert not torch.allclose(expected, unsmoothed)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_auxiliary_loss_trains_with_and_without_label_smoothing(tmp_path, label_smoothing):
+    """The Auto-LSTM's reconstruction loss is part of the training loss, also when the Trainer smooths the labels."""
+    torch.manual_seed(0)
+    config = modeling.AutoLSTMConfig(vocab_size=30, embedding_dim=8, hidden_size=4, num_labels=3, dropout=0.0)
+    model = modeling.AutoLSTMForSequenceClassification(config).train()
+    batch = {
+        "input_ids": torch.tensor([[5, 6, 7, 0], [8, 9, 10, 11]]),
+        "attention_mask": torch.tensor([[1, 1, 1, 0], [1] * 4]),
+    }
+    labels = torch.tensor([0, 2])
+    args = TrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=label_smoothing, report_to="none")
+    trainer = TextClassificationTrainer(model=model, args=args)
+
+    loss = trainer.compute_loss(model, {**batch, "labels": labels})
+    outputs = model(**batch)
+    expected = torch.nn.functional.cross_entropy(outputs.logits, labels, label_smoothing=label_smoothing)
+    torch.testing.assert_close(loss, expected + outputs.auxiliary_loss)
+    loss.backward()
+    assert model.encoder.decoder.weight_hh_l0.grad.abs().sum() > 0  # only the reconstruction loss reaches it
+
+
 def test_train_with_class_weights_an_optimizer_choice_and_adversarial_training(run_script, tmp_path, toy_data_dir):
     output_dir = tmp_path / "weighted"
     run_script(
@@ -166,7 +207,9 @@ def test_train_with_class_weights_an_optimizer_choice_and_adversarial_training(r
         "--output_dir", output_dir, "--num_train_epochs", "1", "--disable_tqdm", "true",
     )  # fmt: skip
     assert json.loads((output_dir / "all_results.json").read_text())["test_accuracy"] >= 0
-    assert json.loads((output_dir / "training_args.json").read_text())["adversarial_epsilon"] == 1.5
+    recorded = json.loads((output_dir / "training_args.json").read_text())
+    assert (recorded["adversarial_epsilon"], recorded["optimizer"], recorded["momentum"]) == (1.5, "sgd_momentum", 0.9)
+    assert recorded["model_name_or_path"] is None  # trained from scratch
 
 
 def test_adversarial_step_adds_the_gradients_at_the_perturbed_embeddings(tmp_path):
