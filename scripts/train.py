@@ -13,6 +13,7 @@ tokenizer and config, `all_results.json`, the test predictions and the reports d
 import json
 import logging
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,15 @@ class ModelArguments:
             "embedding matrix moved this far (L2) along its loss gradient. 0: off. 3 suits attn_bilstm (README)."
         },
     )
-    optimizer: str = field(default="adamw", metadata={"help": "The optimizer.", "choices": list(OPTIMIZERS)})
+    optimizer: str | None = field(
+        default=None,
+        metadata={
+            "help": "The optimizer, with --learning_rate, --weight_decay and the schedule: adamw (fused AdamW), sgd, "
+            "sgd_momentum (with --momentum), rmsprop or adam (plain Adam, L2 weight decay). Without it, the "
+            "Trainer's --optim (fused AdamW unless told otherwise); give one or the other.",
+            "choices": list(OPTIMIZERS),
+        },
+    )
     momentum: float = field(default=0.9, metadata={"help": "Momentum of --optimizer sgd_momentum."})
     class_weights: str | None = field(
         default=None,
@@ -153,6 +162,8 @@ class DataArguments:
     )
 
 
+# The Trainer's own optimizer, used unless --optimizer or --optim names another.
+DEFAULT_OPTIM = TrainingArguments.__dataclass_fields__["optim"].default
 # TrainingArguments defaults that suit classification experiments; model-type defaults come from the registry.
 RUN_DEFAULTS = {
     "eval_strategy": "epoch",
@@ -211,6 +222,11 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
         raise UserInputError(
             f"--adversarial_epsilon must be 0 (off) or positive, got {model_args.adversarial_epsilon}"
         )
+    if model_args.optimizer is not None and training_args.optim != DEFAULT_OPTIM:
+        raise UserInputError(
+            f"--optimizer {model_args.optimizer} and --optim {training_args.optim.value} both choose the optimizer; "
+            "give one of them"
+        )
     if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
         raise UserInputError(f"--num_train_epochs must be positive, got {training_args.num_train_epochs}")
     if spec.is_pretrained:
@@ -264,6 +280,29 @@ def check_output_dir(training_args: TrainingArguments, data_args: DataArguments)
                 f"output directory {output_dir} is not empty; pass --overwrite_output_dir to replace its results, "
                 "--resume_from_checkpoint last to continue its run, or choose another --output_dir"
             )
+
+
+# What a run of this script writes into --output_dir ("What a run leaves" in README). --overwrite_output_dir removes
+# these first, so that nothing of the previous run outlives it: a LoRA adapter left beside a new full model would be
+# loaded on top of it, and the Trainer merges new metrics into an old all_results.json. Other files stay.
+RUN_OUTPUTS = (
+    "checkpoint-*", "merged", "config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
+    "pytorch_model*.bin", "adapter_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "vocab.txt", "added_tokens.json", "configuration_*.py", "modeling_*.py", "README.md", "*results.json",
+    "trainer_state.json", "training_args.json", "training_args.bin", "*_predictions.csv", "classification_report.txt",
+    "confusion_matrix.png", "per_class_f1.png", "training_curves.png",
+)  # fmt: skip
+
+
+def clear_previous_run(output_dir: Path) -> list[str]:
+    """Delete what an earlier run of this script left in `output_dir` (`RUN_OUTPUTS`); return the names deleted."""
+    removed = sorted({path for pattern in RUN_OUTPUTS for path in output_dir.glob(pattern)})
+    for path in removed:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return [path.name for path in removed]
 
 
 def is_complete_checkpoint(folder: Path) -> bool:
@@ -379,7 +418,10 @@ def main() -> None:
     check_arguments(model_args, data_args, training_args)
     check_output_dir(training_args, data_args)
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    # Every process has checked the folder before any of them writes into it.
+    if data_args.overwrite_output_dir and resume is None and training_args.process_index == 0:
+        if removed := clear_previous_run(Path(training_args.output_dir)):
+            logger.info("--overwrite_output_dir: removed the previous run's %s", ", ".join(removed))
+    # Every process has checked the folder, and the previous run is gone, before any of them writes into it.
     training_args.distributed_state.wait_for_everyone()
     # The Trainer would create the hub repository at init and push at every save (failing offline before training
     # starts): instead everything is saved locally and uploaded once, with its model card, at the end. The token is
@@ -445,7 +487,9 @@ def main() -> None:
     # 3. Trainer.
     compute_loss_func = None
     if model_args.class_weights == "balanced":
-        compute_loss_func, weights = class_weighted_loss(tokenized["train"]["label"], len(label_names))
+        compute_loss_func, weights = class_weighted_loss(
+            tokenized["train"]["label"], len(label_names), training_args.label_smoothing_factor
+        )
         logger.info("class weights: %s", dict(zip(label_names, [round(w, 3) for w in weights])))
     callbacks = []
     if data_args.early_stopping_patience:
@@ -475,8 +519,15 @@ def main() -> None:
         trainer.model.get_base_model().config.save_pretrained(training_args.output_dir)
     trainer.save_state()  # trainer_state.json: the log history the curves and studies read
     if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
-        # With the one training setting of this script that TrainingArguments does not hold (0 if it was turned off).
-        arguments = {**training_args.to_dict(), "adversarial_epsilon": trainer.adversarial_epsilon}
+        # With what TrainingArguments does not hold: the checkpoint fine-tuned (None: trained from scratch), the
+        # optimizer when --optimizer chose it (`optim` cannot name plain Adam) and adversarial training (0: off).
+        arguments = {
+            **training_args.to_dict(),
+            "model_name_or_path": checkpoint if spec.is_pretrained else None,
+            "optimizer": model_args.optimizer,
+            "momentum": model_args.momentum if model_args.optimizer == "sgd_momentum" else None,
+            "adversarial_epsilon": trainer.adversarial_epsilon,
+        }
         (Path(training_args.output_dir) / "training_args.json").write_text(json.dumps(arguments, indent=2) + "\n")
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
     trainer.log_metrics("train", metrics)

@@ -83,6 +83,9 @@ def test_one_line_errors_for_bad_input(run_script, capsys, tmp_path, toy_data_di
         run_script, capsys, out, "--model_type", "attn_bilstm", "--config_overrides", "pooling=mean", match="pooling"
     )
     expect_user_error(
+        run_script, capsys, out, *TINY_LSTM, "--optimizer", "sgd", "--optim", "adafactor", match="give one of them"
+    )
+    expect_user_error(
         run_script, capsys, out, *TINY_LSTM, "--data_dir", toy_data_dir, "--resume_from_checkpoint", "last",
         match="no complete checkpoint",
     )  # fmt: skip

@@ -57,6 +57,27 @@ def test_train_saves_a_loadable_model_and_results(run_script, tmp_path, toy_data
     assert (output_dir / "classification_report.txt").is_file()
 
 
+def test_overwrite_removes_the_previous_runs_files_only(run_script, tmp_path, toy_data_dir):
+    output_dir = tmp_path / "reused"
+    (output_dir / "checkpoint-7").mkdir(parents=True)
+    stale = {  # a LoRA run's adapter, metrics and card, as an earlier run into this folder would leave them
+        "adapter_config.json": '{"peft_type": "LORA"}',
+        "all_results.json": '{"stale_metric": 1.0}',
+        "README.md": "---\nbase_model: bert-base-uncased\n---\n",
+    }
+    for name, content in stale.items():
+        (output_dir / name).write_text(content)
+    (output_dir / "notes.txt").write_text("mine")
+    run_script(
+        "train", "--model_type", "gru", "--config_overrides", "embedding_dim=16,hidden_size=8",
+        *quick_args(output_dir, toy_data_dir), "--overwrite_output_dir",
+    )  # fmt: skip
+    assert not (output_dir / "adapter_config.json").exists() and not (output_dir / "checkpoint-7").exists()
+    assert "stale_metric" not in json.loads((output_dir / "all_results.json").read_text())
+    assert "bert-base-uncased" not in (output_dir / "README.md").read_text()
+    assert (output_dir / "notes.txt").read_text() == "mine"  # not the script's: left alone
+
+
 def test_attn_bilstm_learns_real_tweets(run_script, tmp_path):
     """A short real run on the bundled tweet_sentiment data must clearly beat the majority class."""
     output_dir = tmp_path / "attn"
