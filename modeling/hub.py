@@ -2,9 +2,10 @@
 
 `write_model_card` reads only what `scripts/train.py` leaves in the folder (config.json, all_results.json,
 trainer_state.json, the reports and plots, and training_args.json where the run saved one), so a card can be
-rebuilt at any time, e.g. by `scripts/push.py` before a later upload. What the folder cannot tell (the dataset's
-name and description, the licence, the pretrained checkpoint) comes from optional arguments; the card keeps these
-in its metadata, so rebuilding it without them keeps them.
+rebuilt at any time, e.g. by `scripts/push.py` before a later upload; training_args.json also names the run's
+checkpoint, optimizer and data. What the folder cannot tell (the licence; in older folders also the dataset and the
+pretrained checkpoint) comes from optional arguments; the card keeps these in its metadata, so rebuilding it without
+them keeps them.
 
 `push_to_hub` goes through `huggingface_hub` (`HfApi.create_repo`, `HfApi.upload_folder`), which also finds the
 token: the argument, then `HF_TOKEN`, then a saved `hf auth login`.
@@ -65,6 +66,8 @@ HYPERPARAMETERS = (
 EXAMPLE_TEXT = "I really enjoyed this, it was great!"
 # The model-index needs a dataset name; this one stands for "not given" and is never read back as a name.
 UNNAMED_DATASET = "custom data"
+# The model types trained from scratch; any other model type started from a pretrained checkpoint.
+RECURRENT_TYPES = frozenset(name for name, spec in MODEL_SPECS.items() if not spec.is_pretrained)
 
 
 def dataset_card_arguments(config: DataConfig) -> dict:
@@ -72,6 +75,9 @@ def dataset_card_arguments(config: DataConfig) -> dict:
     return {
         "dataset_name": config.name,
         "dataset_id": config.hub_path,
+        "dataset_config": config.hub_config,
+        # Local files (the bundled data) come from no Hub split, whatever the source they copy.
+        "dataset_splits": dict(config.splits) if config.data_dir is None else dict.fromkeys(config.splits),
         "dataset_description": config.description or None,
         "dataset_url": config.homepage or None,
         "dataset_license": config.license or None,
@@ -84,51 +90,70 @@ def write_model_card(
     repo_id: str | None = None,
     dataset_name: str | None = None,
     dataset_id: str | None = None,
+    dataset_config: str | None = None,
+    dataset_splits: dict[str, str | None] | None = None,
     dataset_description: str | None = None,
     dataset_url: str | None = None,
     dataset_license: str | None = None,
     base_model: str | None = None,
     license: str | None = None,
     language: str | list[str] | None = None,
+    keep_previous: bool = True,
 ) -> ModelCard:
     """
-    Write `output_dir/README.md`: Hub metadata (with a model-index of the validation and test results) and a card.
+    Write `output_dir/README.md`: Hub metadata (with a model-index of the validation and test results; of a Hub
+    dataset, those on its own splits only) and a card.
 
     Args:
         output_dir: the folder of a finished `scripts/train.py` run.
         repo_id: the Hub repository the folder goes to; named in the usage snippet (default: the local folder).
-        dataset_name, dataset_id, dataset_description, dataset_url, dataset_license: the training data (see
-            `dataset_card_arguments`); `dataset_id` is its Hub id, if it has one. A bundled data config's name
+        dataset_name, dataset_id, dataset_config, dataset_splits, dataset_description, dataset_url,
+            dataset_license: the training data (see `dataset_card_arguments`); `dataset_id` is its Hub id, if it
+            has one, `dataset_config` the Hub configuration, `dataset_splits` the Hub split each role (train,
+            validation, test) was read from (None or left out: made from train; by default each role is the split
+            of its own name). The run's data config (training_args.json `dataset`) or a bundled data config's name
             fills in the rest.
-        base_model: the pretrained checkpoint a transformer was fine-tuned from (Hub id or local folder).
+        base_model: the pretrained checkpoint a transformer was fine-tuned from (Hub id or local folder); by
+            default the one training_args.json records.
         license: the model's licence (a Hub licence id); defaults to the dataset's.
         language: language code(s) of the training data.
+        keep_previous: take arguments left out from the folder's existing card; False builds the card afresh,
+            e.g. over the card of an earlier run in the same folder.
 
-    Arguments left out keep the values of the folder's existing card, if any.
+    Arguments left out keep the values of the folder's existing card, if any (see `keep_previous`).
 
     Returns:
         The card, as saved.
     """
     folder = Path(output_dir)
     run = _read_run(folder)
-    previous = _previous_card_inputs(folder)
+    previous = _previous_card_inputs(folder) if keep_previous else {}
     if dataset_name and dataset_name != previous.get("dataset_name"):
         # Another dataset than the earlier card's: none of its details apply.
         previous = {key: value for key, value in previous.items() if not key.startswith("dataset_")}
     dataset_name = dataset_name or previous.get("dataset_name")
-    bundled = _bundled_data_config(dataset_name)
-    if bundled is not None:
+    data_config = _data_config(dataset_name, run)
+    if data_config is not None:
         # Only fill gaps: what the caller passed, or the previous card held, wins.
-        for key, value in dataset_card_arguments(bundled).items():
+        dataset_name = dataset_name or data_config.name
+        for key, value in dataset_card_arguments(data_config).items():
             previous.setdefault(key, value)
     dataset = {
         "name": dataset_name,
         "id": dataset_id or previous.get("dataset_id"),
+        "config": dataset_config or previous.get("dataset_config"),
+        "splits": dataset_splits if dataset_splits is not None else previous.get("dataset_splits"),
         "description": dataset_description or previous.get("dataset_description"),
         "url": dataset_url or previous.get("dataset_url"),
         "license": dataset_license or previous.get("dataset_license"),
     }
-    base_model = base_model or run["adapter"].get("base_model_name_or_path") or previous.get("base_model")
+    base_model = base_model or run["adapter"].get("base_model_name_or_path")
+    if not base_model and "model_name_or_path" in run["training_args"]:
+        # What this run recorded (null: trained from scratch) beats an earlier card, which may be another run's.
+        base_model = run["training_args"]["model_name_or_path"]
+    elif not base_model and run["config"].get("model_type") not in RECURRENT_TYPES:
+        # An older folder: the earlier card's, but a recurrent model has none (such a card was another run's).
+        base_model = previous.get("base_model")
     license = license or previous.get("license") or dataset["license"]
     language = language or previous.get("language")
     model_name = (repo_id or str(folder.resolve())).rstrip("/").rsplit("/", 1)[-1]
@@ -144,7 +169,7 @@ def write_model_card(
         metrics=sorted({METRICS[m][0] for _, m, _ in _split_metrics(run["results"]) if m != "loss"}) or None,
         base_model=base_model if _is_hub_id(base_model) else None,
         tags=_tags(run),
-        eval_results=_eval_results(run["results"], dataset) or None,
+        eval_results=_eval_results(run, dataset) or None,
     )
     body = _card_body(run, dataset, base_model, repo_id or str(output_dir), model_name)
     card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
@@ -285,10 +310,20 @@ def _previous_card_inputs(folder: Path) -> dict:
         inputs["dataset_name"] = first.dataset_name
         if first.dataset_type != first.dataset_name:  # the type is the Hub id when the dataset has one
             inputs["dataset_id"] = first.dataset_type
+            inputs["dataset_config"] = first.dataset_config
     return {key: value for key, value in inputs.items() if value}
 
 
-def _bundled_data_config(name: str | None) -> DataConfig | None:
+def _data_config(name: str | None, run: dict) -> DataConfig | None:
+    """The data config of dataset `name` (None: any): the run's own (training_args.json `dataset`) or a bundled one."""
+    recorded = run["training_args"].get("dataset")
+    if recorded:
+        try:
+            config = load_data_config(recorded)
+        except (UserInputError, OSError):  # a YAML path that does not resolve from here
+            config = None
+        if config is not None and name in (None, config.name):
+            return config
     return load_data_config(name) if name and name in available_datasets() else None
 
 
@@ -327,22 +362,43 @@ def _tags(run: dict) -> list[str]:
     return tags
 
 
-def _eval_results(results: dict, dataset: dict) -> list[EvalResult]:
+def _eval_results(run: dict, dataset: dict) -> list[EvalResult]:
+    """The model-index: every result, or for a Hub dataset only those on a whole split of it, named as on the Hub."""
     name = dataset["name"] or UNNAMED_DATASET
+    splits = {role: role for role in SPLITS.values()}
+    if dataset["id"]:
+        splits = _hub_splits(run["training_args"], dataset["splits"])
     return [
         EvalResult(
             task_type=TASK,
             task_name="Text Classification",
             dataset_type=dataset["id"] or name,
             dataset_name=name,
-            dataset_split=SPLITS[prefix],
+            dataset_config=dataset["config"] if dataset["id"] else None,
+            dataset_split=splits[SPLITS[prefix]],
             metric_type=METRICS[metric][0],
             metric_name=METRICS[metric][1],
             metric_args=METRICS[metric][2],
             metric_value=value,
         )
-        for prefix, metric, value in _split_metrics(results)
+        for prefix, metric, value in _split_metrics(run["results"])
+        if splits[SPLITS[prefix]]
     ]
+
+
+def _hub_splits(args: dict, splits: dict[str, str | None] | None) -> dict[str, str | None]:
+    """
+    The Hub split each evaluated role (validation, test) was read from whole, or None: a split made from train,
+    local files (`--data_dir`) or one cut short (`--max_eval_samples`, `--max_test_samples`), as
+    training_args.json records them. Without `splits`, each role is the Hub split of its own name.
+    """
+    if args.get("data_dir"):
+        return dict.fromkeys(SPLITS.values())
+    if splits is None:
+        splits = {role: role for role in SPLITS.values()}
+    limits = {"validation": args.get("max_eval_samples"), "test": args.get("max_test_samples")}
+    # A role a data config leaves out of `splits` is made from train, like one set to null.
+    return {role: None if limits[role] is not None else splits.get(role) for role in SPLITS.values()}
 
 
 # --- the card's text ------------------------------------------------------------------------------------------
@@ -375,10 +431,18 @@ def _summary(run: dict, dataset: dict, base_model: str | None) -> str:
         + ([f"{len(run['label_names'])} classes"] if run["label_names"] else [])
     )
     data = f"**{dataset['name']}**" if dataset["name"] else "its training data"
-    origin = "trained from scratch" if not base_model else f"fine-tuned from {_model_link(base_model)}"
+    origin = (
+        f"fine-tuned from {_model_link(base_model)}" if _is_fine_tuned(run, base_model) else "trained from scratch"
+    )
     if run["adapter"]:
         origin = f"LoRA adapters on {_model_link(base_model)}, trained"
     return f"Text classifier{f' ({kind})' if kind else ''}: {origin} on {data}."
+
+
+def _is_fine_tuned(run: dict, base_model: str | None) -> bool:
+    """Whether the model started from a pretrained checkpoint, named or not (only recurrent types start afresh)."""
+    model_type = run["config"].get("model_type")
+    return bool(base_model or run["adapter"] or (model_type and model_type not in RECURRENT_TYPES))
 
 
 def _model_link(name: str | None) -> str:
@@ -422,7 +486,8 @@ def _data_section(run: dict, dataset: dict) -> str:
         name = f"[{dataset['name']}]({dataset['url']})" if dataset["url"] else dataset["name"]
         lines.append(f"{name}: {dataset['description']}" if dataset["description"] else name)
         if dataset["id"]:
-            lines.append(f"Hub dataset: [{dataset['id']}](https://huggingface.co/datasets/{dataset['id']}).")
+            config = f", configuration `{dataset['config']}`" if dataset["config"] else ""
+            lines.append(f"Hub dataset: [{dataset['id']}](https://huggingface.co/datasets/{dataset['id']}){config}.")
         if dataset["license"]:
             lines.append(f"Dataset licence: {dataset['license']}.")
     if run["label_names"]:
@@ -434,8 +499,17 @@ def _data_section(run: dict, dataset: dict) -> str:
 
 def _training_section(run: dict) -> str:
     args, state, results = run["training_args"], run["state"], run["results"]
-    # Unset and switched-off settings say nothing; a zero (seed 0, no weight decay) does.
-    values = {key: args[key] for key in HYPERPARAMETERS if args.get(key) not in (None, "") and args[key] is not False}
+    values = {}
+    for key in HYPERPARAMETERS:
+        if key == "optim" and args.get("optimizer") is not None:
+            # train.py's --optimizer, in place of `optim`: that cannot name plain Adam (it keeps its AdamW default
+            # then) and says "sgd" with or without momentum.
+            values["optimizer"] = args["optimizer"]
+            if args["optimizer"] == "sgd_momentum" and args.get("momentum") is not None:
+                values["momentum"] = args["momentum"]
+        elif args.get(key) not in (None, "") and args[key] is not False:
+            # Unset and switched-off settings say nothing; a zero (seed 0, no weight decay) does.
+            values[key] = args[key]
     if not args:
         # No training_args.json: what the trainer state and log still tell.
         if state.get("train_batch_size"):
@@ -550,7 +624,7 @@ def _limitations_section(run: dict, dataset: dict, base_model: str | None) -> st
             f"- The {size}vocabulary was learnt from the training split: other words become `[UNK]`, and the model "
             "knows nothing beyond its training data."
         )
-    if base_model:
+    if _is_fine_tuned(run, base_model):
         lines.append("- It inherits the biases of the pretrained checkpoint's corpus as well as those of its data.")
     lines.append("- It reproduces patterns (and biases) of its labelled data; do not use it alone for decisions "
                  "that affect people.")  # fmt: skip

@@ -44,10 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--dataset",
         default=None,
         help=f"The run's data config ({', '.join(available_datasets())}) or YAML path, to describe the data in the "
-        "card; by default the existing card's dataset is kept.",
+        "card; by default the existing card's, or else the one the run recorded in training_args.json.",
     )
     parser.add_argument(
-        "--base_model", default=None, help="The pretrained checkpoint a transformer was fine-tuned from, for the card."
+        "--base_model",
+        default=None,
+        help="The pretrained checkpoint a transformer was fine-tuned from, for the card; by default the one the run "
+        "recorded in training_args.json, or else the existing card's.",
     )
     parser.add_argument("--license", default=None, help="The model's licence id (default: the existing card's).")
     return parser.parse_args(argv)

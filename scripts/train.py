@@ -305,6 +305,11 @@ def clear_previous_run(output_dir: Path) -> list[str]:
     return [path.name for path in removed]
 
 
+def absolute_if_local(name: str | None) -> str | None:
+    """`name` as an absolute path when it is a local file or folder; a Hub id (or None) as it is."""
+    return str(Path(name).resolve()) if name is not None and Path(name).exists() else name
+
+
 def is_complete_checkpoint(folder: Path) -> bool:
     """
     Whether `folder` holds a whole checkpoint. The Trainer writes trainer_state.json last, so a run killed while
@@ -521,9 +526,15 @@ def main() -> None:
     if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
         # With what TrainingArguments does not hold: the checkpoint fine-tuned (None: trained from scratch), the
         # optimizer when --optimizer chose it (`optim` cannot name plain Adam) and adversarial training (0: off).
+        # The data flags tell the model card which results cover a whole Hub split. Local paths are made absolute,
+        # so that they still read as paths (not Hub ids) from another working directory.
         arguments = {
             **training_args.to_dict(),
-            "model_name_or_path": checkpoint if spec.is_pretrained else None,
+            "model_name_or_path": absolute_if_local(checkpoint) if spec.is_pretrained else None,
+            "dataset": absolute_if_local(data_args.dataset),
+            "data_dir": absolute_if_local(data_args.data_dir),
+            "max_eval_samples": data_args.max_eval_samples,
+            "max_test_samples": data_args.max_test_samples,
             "optimizer": model_args.optimizer,
             "momentum": model_args.momentum if model_args.optimizer == "sgd_momentum" else None,
             "adversarial_epsilon": trainer.adversarial_epsilon,
@@ -560,6 +571,7 @@ def main() -> None:
             repo_id=hub_repo_id,
             base_model=checkpoint if spec.is_pretrained else None,
             **dataset_card_arguments(data_config),
+            keep_previous=False,  # this run is the card's whole truth
         )
     logger.info("results in %s", training_args.output_dir)
     if hub_repo_id is not None and trainer.is_world_process_zero():

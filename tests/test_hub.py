@@ -18,8 +18,9 @@ from huggingface_hub.utils import filter_repo_objects, httpx
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 import modeling  # noqa: F401  (registers the recurrent architectures for the in-process loads)
+from modeling.data import load_data_config
 from modeling.errors import UserInputError
-from modeling.hub import METRICS, SPLITS, push_to_hub, write_model_card
+from modeling.hub import METRICS, SPLITS, dataset_card_arguments, push_to_hub, write_model_card
 from modeling.registry import MODEL_SPECS
 
 RNN_TYPES = [name for name, spec in MODEL_SPECS.items() if not spec.is_pretrained]
@@ -342,3 +343,144 @@ def test_push_refuses_a_bad_repo_id_or_a_folder_without_a_model(trained, tmp_pat
         push_to_hub(trained("gru"), "someone/two/slashes")
     with pytest.raises(UserInputError, match="no trained model"):
         push_to_hub(tmp_path, "someone/empty")
+
+
+# --- cards of folders that training_args.json describes (no training: only the files a card reads) ------------
+
+
+def card_folder(folder: Path, model_type: str = "bert", training_args: dict | None = None) -> Path:
+    """A run folder with config.json and all_results.json, and training_args.json when given (train.py's keys)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"model_type": model_type, "id2label": dict(enumerate(LABELS))}
+    (folder / "config.json").write_text(json.dumps(config))
+    results = {f"{prefix}_{metric}": 0.75 for prefix in SPLITS for metric in ("accuracy", "f1_macro")}
+    (folder / "all_results.json").write_text(json.dumps(results))
+    if training_args is not None:
+        arguments = {"learning_rate": 5e-05, "optim": "adamw_torch", "seed": 0, **training_args}
+        (folder / "training_args.json").write_text(json.dumps(arguments))
+    return folder
+
+
+def index_entries(card: ModelCard) -> set[tuple]:
+    """(dataset type, dataset config, split) of each model-index entry."""
+    return {(r.dataset_type, r.dataset_config, r.dataset_split) for r in card.data.eval_results or []}
+
+
+BIAS_LINE = "inherits the biases of the pretrained checkpoint"
+
+
+def test_rebuilt_card_names_the_local_checkpoint_that_training_args_json_records(tmp_path, fake_hub, run_script):
+    checkpoint = tmp_path / "models" / "minilm-l6-h384-uncased"
+    checkpoint.mkdir(parents=True)
+    folder = card_folder(tmp_path / "run", training_args={"model_name_or_path": str(checkpoint)})
+    write_model_card(folder, base_model=str(checkpoint), **DATASET)  # what train.py writes
+
+    run_script("push", "--model", folder, "--hub_model_id", "someone/minilm")  # rebuilds it, without --base_model
+    card = fake_hub["card"]
+    assert card.data.base_model is None  # a local folder is no Hub id
+    assert "fine-tuned from `minilm-l6-h384-uncased` on **toy_sentiment**" in card.text
+    assert "- Pretrained checkpoint: `minilm-l6-h384-uncased`" in card.text and BIAS_LINE in card.text
+
+    # The path as train.py got it, relative to where it ran, which need not exist from here.
+    relative = "../shared/models/minilm-l6-h384-uncased"
+    card_folder(folder, training_args={"model_name_or_path": relative})
+    card = write_model_card(folder)
+    assert card.data.base_model is None and "fine-tuned from `minilm-l6-h384-uncased`" in card.text
+
+    card_folder(folder, training_args={"model_name_or_path": "google-bert/bert-base-uncased"})
+    card = write_model_card(folder)
+    assert card.data.base_model == "google-bert/bert-base-uncased"
+    assert "fine-tuned from [google-bert/bert-base-uncased]" in card.text
+
+
+def test_card_says_trained_from_scratch_only_of_a_recurrent_model(tmp_path):
+    # Older folders record no checkpoint: a transformer still started from one.
+    card = write_model_card(card_folder(tmp_path / "bert", "bert"))
+    assert "fine-tuned from a pretrained checkpoint" in card.text and "from scratch" not in card.text
+    assert BIAS_LINE in card.text and "Pretrained checkpoint:" not in card.text
+
+    card = write_model_card(card_folder(tmp_path / "gru", "gru", training_args={"model_name_or_path": None}))
+    assert "trained from scratch" in card.text and BIAS_LINE not in card.text and card.data.base_model is None
+
+
+def test_card_of_a_recurrent_run_over_a_transformer_folder_keeps_no_checkpoint(tmp_path):
+    folder = card_folder(tmp_path / "run", "bert", training_args={"model_name_or_path": "bert-base-uncased"})
+    write_model_card(folder, **DATASET, license="apache-2.0")
+    assert ModelCard.load(folder / "README.md").data.base_model == "bert-base-uncased"
+
+    # A recurrent run in the same folder (--overwrite_output_dir), as train.py calls it: base_model=None.
+    card_folder(folder, "attn_bilstm", training_args={"model_name_or_path": None})
+    card = write_model_card(folder, base_model=None, **DATASET)
+    assert card.data.base_model is None and "trained from scratch" in card.text and "bert-base" not in card.text
+    assert card.data.license == "apache-2.0"  # still carried: the caller did not ask for a fresh card
+
+    # Without training_args.json the recurrent model type alone says the old card's checkpoint is stale.
+    write_model_card(card_folder(tmp_path / "old", "bert"), base_model="bert-base-uncased")
+    card = write_model_card(card_folder(tmp_path / "old", "gru"))
+    assert card.data.base_model is None and "trained from scratch" in card.text
+
+
+def test_card_built_afresh_keeps_nothing_of_the_previous_card(tmp_path):
+    folder = card_folder(tmp_path / "run")
+    write_model_card(folder, base_model="bert-base-uncased", license="apache-2.0", language="en", **DATASET)
+
+    card = write_model_card(folder, keep_previous=False)
+    data = ModelCard.load(folder / "README.md").data
+    assert data.base_model is None and data.license is None and data.language is None and data.datasets is None
+    assert "bert-base-uncased" not in card.text and "toy_sentiment" not in card.text
+    assert write_model_card(folder, keep_previous=True).data.datasets is None  # nothing left to keep
+
+
+@pytest.mark.parametrize(
+    "optimizer, shown, hidden",
+    [
+        ("adam", ["- optimizer: adam\n"], ["- optim:", "- momentum:"]),
+        ("sgd", ["- optimizer: sgd\n"], ["- optim:", "- momentum:"]),
+        ("sgd_momentum", ["- optimizer: sgd_momentum\n- momentum: 0.8\n"], ["- optim:"]),
+        (None, ["- optim: adamw_torch\n"], ["- optimizer:", "- momentum:"]),  # the Trainer's --optim, as chosen
+    ],
+)
+def test_card_names_the_optimizer_train_py_built(tmp_path, optimizer, shown, hidden):
+    folder = card_folder(tmp_path / "run", "gru", training_args={"optimizer": optimizer, "momentum": 0.8})
+    text = write_model_card(folder).text
+    training = text[text.index("## Training procedure") : text.index("## Evaluation")]
+    for line in shown:
+        assert line in training
+    for line in hidden:
+        assert line not in training
+
+
+def test_model_index_names_only_whole_hub_splits_as_the_hub_does(tmp_path, run_script, fake_hub):
+    def index(dataset: str, **training_args) -> set[tuple]:
+        folder = card_folder(tmp_path / dataset, training_args={"dataset": dataset, **training_args})
+        return index_entries(write_model_card(folder, **dataset_card_arguments(load_data_config(dataset))))
+
+    # imdb has no validation split on the Hub (it is made from train); SST-2's test split is GLUE's validation.
+    assert index("imdb") == {("stanfordnlp/imdb", None, "test")}
+    assert index("sst2") == {("stanfordnlp/sst2", None, "validation")}
+    hub_splits = {("cardiffnlp/tweet_eval", "sentiment", split) for split in ("validation", "test")}
+    assert index("tweet_eval") == hub_splits
+
+    # Rebuilt by push.py without --dataset: the Hub configuration and splits still hold.
+    run_script("push", "--model", tmp_path / "tweet_eval", "--hub_model_id", "someone/tweets")
+    assert index_entries(fake_hub["card"]) == hub_splits
+    assert "cardiffnlp/tweet_eval), configuration `sentiment`." in fake_hub["card"].text
+    (tmp_path / "imdb" / "README.md").unlink()  # nothing but training_args.json tells the dataset now
+    card = write_model_card(tmp_path / "imdb")
+    assert index_entries(card) == {("stanfordnlp/imdb", None, "test")} and "**imdb**" in card.text
+
+    # Local files or cut splits are not the Hub dataset's splits: no claim on them (the card still lists them).
+    assert index("tweet_eval", max_test_samples=100) == {("cardiffnlp/tweet_eval", "sentiment", "validation")}
+    assert index("tweet_eval", max_eval_samples=100, max_test_samples=None) == {
+        ("cardiffnlp/tweet_eval", "sentiment", "test")
+    }
+    assert index("imdb", data_dir=str(tmp_path)) == set()
+    card = ModelCard.load(tmp_path / "imdb" / "README.md")
+    assert card.data.datasets == ["stanfordnlp/imdb"] and "| Accuracy | 0.7500 | 0.7500 |" in card.text
+
+    # Data without a Hub id: every split, under its role's name, as before.
+    folder = card_folder(tmp_path / "toy", training_args={"data_dir": str(tmp_path)})
+    assert index_entries(write_model_card(folder, **DATASET)) == {
+        ("toy_sentiment", None, "validation"),
+        ("toy_sentiment", None, "test"),
+    }

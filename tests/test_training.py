@@ -2,6 +2,7 @@
 training."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,6 +46,9 @@ def test_strategies_freeze_exactly_what_they_say(
     after = weights(output_dir)
     results = json.loads((output_dir / "all_results.json").read_text())
     assert results["trainable_params"] < results["total_params"] or strategy == "full"
+    recorded = json.loads((output_dir / "training_args.json").read_text())
+    assert recorded["model_name_or_path"] == str(Path(checkpoint).resolve())  # what the model card names
+    assert "fine-tuned from" in (output_dir / "README.md").read_text()
     for name, tensor in before.items():
         if name not in after:
             continue
