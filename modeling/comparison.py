@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ RESULTS_FILE = "all_results.json"
 STATE_FILE = "trainer_state.json"
 PREDICTIONS_FILE = "test_predictions.csv"
 LOG_FILE = "train.log"
+# scripts/study.py starts each run's log with this prompt and the run's command on one line, so that a later study can
+# tell whether the results in a folder came from the command it would run now.
+COMMAND_PREFIX = "$ "
 # train.py rewrites all_results.json after training, after evaluation and after testing; only the test metrics show
 # that a run got to the end, so a folder whose file lacks them is a run that was interrupted.
 FINISHED_KEY = "test_accuracy"
@@ -170,6 +174,24 @@ def flag_names(arguments: Iterable[str]) -> set[str]:
     }
 
 
+def parse_flags(arguments: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """
+    The flags of a command line and their values, however written: `--eval-strategy epoch` and
+    `--eval_strategy=epoch` both as `{'eval_strategy': ('epoch',)}`, a bare flag as `()`, the last of a repeated
+    flag winning (as in argparse). Tokens before the first flag (an interpreter, a script) are left out.
+    """
+    flags: dict[str, tuple[str, ...]] = {}
+    name = None
+    for token in arguments:
+        if token.startswith("--") and len(token) > 2:
+            flag, sep, inline = token[2:].partition("=")
+            name = flag.replace("-", "_")
+            flags[name] = (inline,) if sep else ()
+        elif name is not None:
+            flags[name] += (token,)  # a value, or one more of a flag that takes several
+    return flags
+
+
 def flag_value(arguments: Sequence[str], name: str) -> str | None:
     """The value the command line gives `--name` (the last one wins, as in argparse), or None."""
     value = None
@@ -215,6 +237,21 @@ def read_results(run_dir: str | Path) -> dict | None:
 def is_finished(run_dir: str | Path) -> bool:
     """Whether a run folder holds the results of a run that got to the end."""
     return read_results(run_dir) is not None
+
+
+def recorded_command(run_dir: str | Path) -> list[str] | None:
+    """The command a run was started with, from the first line of its train.log; None where the log records none."""
+    path = Path(run_dir) / LOG_FILE
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8", errors="replace") as log:
+        first_line = log.readline().rstrip("\n")
+    if not first_line.startswith(COMMAND_PREFIX):
+        return None
+    try:
+        return shlex.split(first_line.removeprefix(COMMAND_PREFIX))
+    except ValueError:
+        return None  # an unclosed quote: the line does not hold the whole command
 
 
 def read_log_history(run_dir: str | Path) -> tuple[list[dict], int | None]:

@@ -9,9 +9,13 @@
         --output_dir outputs/finetuning -- --dataset bbc_news
 
 Everything after `--` goes unchanged to every run; each --vary adds a dimension to the grid. Each run trains in
-OUTPUT_DIR/<run name> (e.g. model_type-lstm_seed-1) with its output in train.log there. A run whose folder already
-holds finished results is reused, so the same command resumes an interrupted study; an unfinished run's folder is
-cleared and the run starts again. A failed run is reported and the others go on; the study then exits with status 1.
+OUTPUT_DIR/<run name> (e.g. model_type-lstm_seed-1) with its output in train.log there, whose first line is the
+run's train.py command. A run whose folder already holds finished results of the same train.py arguments is reused,
+so the same command resumes an interrupted study; an unfinished run's folder is cleared and the run starts again.
+Finished results of other arguments (the run name shows only the varied values and the seed, so e.g. another
+--num_train_epochs after `--` lands in the same folders) are neither reused nor overwritten: the study stops before
+running anything and names the folder; choose another --output_dir, or move the folder away to run it again.
+A failed run is reported and the others go on; the study then exits with status 1.
 The comparison goes to OUTPUT_DIR/comparison.md, comparison.csv and curves.png.
 """
 
@@ -23,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -34,6 +39,7 @@ SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
 
 from modeling.comparison import (  # noqa: E402
+    COMMAND_PREFIX,
     LOG_FILE,
     PlannedRun,
     check_fixed_arguments,
@@ -43,12 +49,14 @@ from modeling.comparison import (  # noqa: E402
     flag_value,
     is_finished,
     markdown_table,
+    parse_flags,
     parse_seeds,
     parse_vary,
     plan_runs,
     plot_curves,
     read_curves,
     read_results,
+    recorded_command,
     write_csv,
     write_markdown,
 )
@@ -79,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.01,
         help="A run has converged at the first epoch whose validation macro-F1 is this close to its best.",
     )
-    parser.add_argument("--dry_run", action="store_true", help="Print the train.py commands; run nothing.")
+    parser.add_argument(
+        "--dry_run",
+        action="store_true",
+        help="Print the train.py commands, marking the finished runs that are reused or refused; run nothing.",
+    )
     return parser
 
 
@@ -118,15 +130,63 @@ def train_command(run: PlannedRun, train_arguments: list[str], run_dir: Path) ->
     return command
 
 
-def check_run_folders(runs: list[PlannedRun], study_dir: Path) -> None:
-    """Unfinished runs are cleared before they start again: refuse to clear a folder the study did not make."""
-    for run in runs:
+def run_flags(command: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """
+    The train.py flags and values that decide a run's results, in any order or spelling. Left out: the interpreter
+    and the script's path (they change with the machine or the checkout, not the run), --output_dir (the folder the
+    results are in, however its path was written) and --overwrite_output_dir (what to do with that folder).
+    """
+    flags = parse_flags(command)
+    for name in ("output_dir", "overwrite_output_dir"):
+        flags.pop(name, None)
+    return flags
+
+
+def reuse_problem(run_dir: Path, command: Sequence[str]) -> str | None:
+    """Why a finished run's results cannot stand for the run of `command`; None where its train.log shows they can."""
+    recorded = recorded_command(run_dir)
+    if recorded is None:
+        # Results without the study's log (e.g. from train.py run by hand): nothing says which arguments made them.
+        return "but its train.log does not record the train.py command they came from"
+    then, now = run_flags(recorded), run_flags(command)
+    if then == now:
+        return None
+
+    def shown(flags: dict[str, tuple[str, ...]], name: str) -> str:
+        return "not given" if name not in flags else (shlex.join(flags[name]) or "given")
+
+    changes = [
+        f"--{name} was {shown(then, name)}, now {shown(now, name)}"
+        for name in dict.fromkeys([*then, *now])
+        if then.get(name) != now.get(name)
+    ]
+    return f"of other train.py arguments ({'; '.join(changes)})"
+
+
+def check_run_folders(runs: list[PlannedRun], commands: list[list[str]], study_dir: Path) -> None:
+    """
+    Before anything runs: refuse to clear a folder the study did not make (unfinished runs are cleared before they
+    start again), and to reuse finished results that another train.py command made, as the folder name shows only
+    the varied values and the seed. Those results are not overwritten either: the user decides what happens to them.
+    """
+    stale = []
+    for run, command in zip(runs, commands):
         run_dir = study_dir / run.name
-        if run_dir.is_dir() and not is_finished(run_dir) and any(run_dir.iterdir()):
-            if not (run_dir / LOG_FILE).is_file():
-                raise UserInputError(
-                    f"{run_dir} exists and is not a run of this study; move it away or choose another --output_dir"
-                )
+        if is_finished(run_dir):
+            problem = reuse_problem(run_dir, command)
+            if problem:
+                stale.append((run_dir, problem))
+        elif run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / LOG_FILE).is_file():
+            raise UserInputError(
+                f"{run_dir} exists and is not a run of this study; move it away or choose another --output_dir"
+            )
+    if stale:
+        run_dir, problem = stale[0]
+        more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+        raise UserInputError(
+            f"{run_dir}{more} holds finished results {problem}; choose another --output_dir, or move the folder "
+            "away to run it again"
+        )
 
 
 def last_line(path: Path) -> str:
@@ -144,7 +204,7 @@ def execute(command: list[str], run_dir: Path) -> bool:
     # Unbuffered, so the log can be followed while the run trains.
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("w", encoding="utf-8") as log:
-        log.write(f"$ {shlex.join(command)}\n")
+        log.write(f"{COMMAND_PREFIX}{shlex.join(command)}\n")  # what reuse_problem compares with
         log.flush()
         returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
     return returncode == 0 and is_finished(run_dir)
@@ -156,7 +216,7 @@ def run_all(runs: list[PlannedRun], commands: list[list[str]], study_dir: Path) 
     for index, (run, command) in enumerate(zip(runs, commands), 1):
         run_dir = study_dir / run.name
         print(f"[{index}/{len(runs)}] {run.name}: ", end="", flush=True)
-        if is_finished(run_dir):
+        if is_finished(run_dir):  # by the same command: check_run_folders has refused any other
             print("finished earlier, reused", flush=True)
             continue
         start = time.perf_counter()
@@ -193,11 +253,15 @@ def main() -> None:
 
     if args.dry_run:
         for run, command in zip(runs, commands):
-            reused = "  # finished: reused" if is_finished(study_dir / run.name) else ""
-            print(shlex.join(command) + reused)
+            run_dir = study_dir / run.name
+            note = ""
+            if is_finished(run_dir):
+                problem = reuse_problem(run_dir, command)
+                note = f"  # finished results {problem}: refused" if problem else "  # finished: reused"
+            print(shlex.join(command) + note)
         return
 
-    check_run_folders(runs, study_dir)
+    check_run_folders(runs, commands, study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     failed = run_all(runs, commands, study_dir)
 

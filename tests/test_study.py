@@ -2,6 +2,8 @@
 
 import json
 import math
+import shlex
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -189,6 +191,78 @@ def test_study_runs_compares_and_resumes(run_script, tmp_path, capsys, toy_data_
     assert pd.read_csv(study_dir / "comparison.csv")["test_accuracy"].tolist() == table["test_accuracy"].tolist()
     run_script(*study_args, "--dry_run", "--", *train_arguments(toy_data_dir))
     assert capsys.readouterr().out.count("# finished: reused") == 2
+
+
+def fake_study_run(run_dir: Path, command: list[str]) -> None:
+    """A finished run folder whose train.log starts with `command`, as study.py writes it, without training."""
+    fake_run(run_dir, [0.8])
+    (run_dir / "train.log").write_text(f"$ {shlex.join(command)}\nrun output\n")
+
+
+def folder_contents(folder: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_finished_runs_of_other_arguments_are_neither_reused_nor_overwritten(run_script, tmp_path, capsys):
+    # The run folders' names show only the varied values: a study with another dataset and epoch count maps to them.
+    study = load_script("study")
+    study_dir = tmp_path / "study"
+    earlier = ["--dataset", "tweet_sentiment", "--num_train_epochs", "1"]
+    for run in plan_runs([("model_type", ["lstm", "gru"])]):
+        fake_study_run(study_dir / run.name, study.train_command(run, earlier, study_dir / run.name))
+    before = folder_contents(study_dir)
+    study_args = ["study", "--vary", "model_type=lstm,gru", "--output_dir", study_dir]
+    now = ["--dataset", "bbc_news", "--num_train_epochs", "2"]
+    changes = "--dataset was tweet_sentiment, now bbc_news; --num_train_epochs was 1, now 2"
+
+    run_script(*study_args, "--dry_run", "--", *now)
+    assert capsys.readouterr().out.count(f"# finished results of other train.py arguments ({changes}): refused") == 2
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(*study_args, "--", *now)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    expected = (
+        f"error: {study_dir / 'model_type-lstm'} (and 1 more) holds finished results of other train.py arguments "
+        f"({changes}); choose another --output_dir, or move the folder away to run it again"
+    )
+    assert expected in error
+    assert folder_contents(study_dir) == before  # nothing run, cleared or written
+
+
+def test_finished_run_is_reused_when_only_the_form_of_its_command_differs(run_script, tmp_path, capsys):
+    study = load_script("study")
+    run = plan_runs([("model_type", ["lstm"])])[0]
+    # Recorded on another machine: another interpreter and checkout, the study folder given as a relative path.
+    command = study.train_command(
+        run, ["--dataset", "tweet_sentiment", "--num_train_epochs", "1"], Path("study", run.name)
+    )
+    command[:2] = ["/opt/python3.12/bin/python", "/elsewhere/scripts/train.py"]
+    run_dir = tmp_path / "study" / run.name
+    fake_study_run(run_dir, command)
+    before = folder_contents(run_dir)
+    # Now: an absolute --output_dir, the fixed arguments in another order and spelling.
+    run_script(
+        "study", "--vary", "model_type=lstm", "--output_dir", tmp_path / "study",
+        "--", "--num-train-epochs=1", "--dataset", "tweet_sentiment", "--overwrite_output_dir",
+    )  # fmt: skip
+    assert "[1/1] model_type-lstm: finished earlier, reused" in capsys.readouterr().out
+    assert folder_contents(run_dir) == before
+    assert pd.read_csv(tmp_path / "study" / "comparison.csv")["status"].tolist() == ["ok"]
+
+
+def test_finished_results_without_a_recorded_command_are_not_reused(run_script, tmp_path, capsys):
+    study_dir = tmp_path / "study"
+    fake_run(study_dir / "model_type-lstm", [0.8])  # e.g. train.py run by hand into the folder: no train.log
+    fake_run(study_dir / "model_type-gru", [0.8])
+    (study_dir / "model_type-gru" / "train.log").write_text("run output, no command\n")
+    before = folder_contents(study_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("study", "--vary", "model_type=lstm,gru", "--output_dir", study_dir, "--", "--dataset", "x")
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"{study_dir / 'model_type-lstm'} (and 1 more) holds finished results but its train.log does not " in error
+    assert folder_contents(study_dir) == before
 
 
 def test_refuses_to_clear_a_folder_it_did_not_make(run_script, tmp_path, capsys):
