@@ -13,6 +13,7 @@ tokenizer and config, `all_results.json`, the test predictions and the reports d
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 import transformers
+import yaml
 from datasets import Dataset
 from transformers import (
     AutoModelForSequenceClassification,
@@ -186,19 +188,30 @@ def parse_args() -> tuple[ModelArguments, DataArguments, TrainingArguments]:
         # as `accelerate launch --cpu` does.
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=__doc__)
+    # Defaults depend on the model type, dataset and fine-tuning strategy: read those first, then parse everything.
     if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-        return parser.parse_json_file(os.path.abspath(sys.argv[1]))
-    # Defaults depend on the model type and dataset: read those two first, then parse everything.
+        path = Path(sys.argv[1])
+        try:
+            given = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise UserInputError(f"{path}: not a readable JSON file of arguments ({error})") from None
+        model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
+        return parser.parse_dict({**run_defaults(model_args, data_args), **given})
     known, _ = parser.parse_known_args()
-    if known.model_type is not None:
-        spec = get_model_spec(known.model_type)
-        defaults = {**RUN_DEFAULTS, **spec.training_defaults}
-        if spec.is_pretrained:
-            defaults.update(FINETUNE_STRATEGY_DEFAULTS.get(known.finetune_strategy, {}))
-        dataset_name = Path(known.dataset).stem
-        defaults["output_dir"] = f"outputs/{known.model_type}-{dataset_name}"
-        parser.set_defaults(**defaults)
+    parser.set_defaults(**run_defaults(known, known))
     return parser.parse_args_into_dataclasses()
+
+
+def run_defaults(model_args, data_args) -> dict:
+    """The TrainingArguments defaults of a run: this script's, its model type's and its strategy's, and output_dir."""
+    if model_args.model_type is None:
+        return {}
+    spec = get_model_spec(model_args.model_type)
+    defaults = {**RUN_DEFAULTS, **spec.training_defaults}
+    if spec.is_pretrained:
+        defaults.update(FINETUNE_STRATEGY_DEFAULTS.get(model_args.finetune_strategy, {}))
+    defaults["output_dir"] = f"outputs/{model_args.model_type}-{Path(data_args.dataset).stem}"
+    return defaults
 
 
 def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
@@ -392,13 +405,20 @@ def build_model(model_args: ModelArguments, checkpoint: str | None, tokenizer, l
     return AutoModelForSequenceClassification.from_config(config)
 
 
+# A comma ends an item only where the next item's `key=` starts, so that list values ([3,5]) keep theirs.
+_OVERRIDE_ITEM_END = re.compile(r",(?=\s*[A-Za-z_]\w*\s*=)")
+
+
 def parse_config_overrides(text: str | None, config_class) -> dict:
-    """'hidden_size=256,kernel_sizes=[3,5]' -> {'hidden_size': 256, 'kernel_sizes': [3, 5]} (values read as JSON)."""
+    """
+    'hidden_size=256,kernel_sizes=[3,5],bidirectional=false' -> {'hidden_size': 256, 'kernel_sizes': [3, 5],
+    'bidirectional': False}: values read as JSON, else as YAML (True/False), else kept as text.
+    """
     if not text:
         return {}
     known = config_class().to_dict()
     overrides = {}
-    for item in text.split(","):
+    for item in _OVERRIDE_ITEM_END.split(text):
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in known:
@@ -408,7 +428,13 @@ def parse_config_overrides(text: str | None, config_class) -> dict:
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
-            overrides[key] = value
+            try:
+                overrides[key] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                overrides[key] = value
+        if isinstance(known[key], bool) and not isinstance(overrides[key], bool):
+            # Any non-empty text is true to Python: "bidirectional=no" must not build a bidirectional model.
+            raise UserInputError(f"--config_overrides: {key} takes true or false, got {value!r}")
     try:
         config_class(**overrides)  # the config checks its own values (e.g. a choice of pooling)
     except (ValueError, TypeError) as error:

@@ -78,6 +78,30 @@ def test_overwrite_removes_the_previous_runs_files_only(run_script, tmp_path, to
     assert (output_dir / "notes.txt").read_text() == "mine"  # not the script's: left alone
 
 
+def test_config_overrides_read_booleans_and_lists(run_script, tmp_path, toy_data_dir):
+    output_dir = tmp_path / "overrides"
+    overrides = "embedding_dim=16,hidden_size=8,num_filters=4,kernel_sizes=[2,3,4],bidirectional=false"
+    run_script(
+        "train", "--model_type", "cnn_lstm", "--config_overrides", overrides, *quick_args(output_dir, toy_data_dir)
+    )
+    config = json.loads((output_dir / "config.json").read_text())
+    assert (config["kernel_sizes"], config["bidirectional"]) == ([2, 3, 4], False)  # "false" is not a true string
+
+
+def test_a_json_file_of_arguments_gets_the_same_defaults_as_flags(run_script, tmp_path, toy_data_dir):
+    output_dir = tmp_path / "from-json"
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps({
+        "model_type": "gru", "config_overrides": "embedding_dim=16,hidden_size=8", "dataset": "tweet_sentiment",
+        "data_dir": str(toy_data_dir), "output_dir": str(output_dir), "num_train_epochs": 1, "disable_tqdm": True,
+    }))  # fmt: skip
+    run_script("train", arguments)
+    recorded = json.loads((output_dir / "training_args.json").read_text())
+    # The recurrent types' defaults and this script's, as with flags (the Trainer's own would be 5e-5, no eval, ...).
+    assert (recorded["learning_rate"], recorded["label_smoothing_factor"]) == (2e-3, 0.1)
+    assert (recorded["eval_strategy"], recorded["metric_for_best_model"]) == ("epoch", "f1_macro")
+
+
 def test_attn_bilstm_learns_real_tweets(run_script, tmp_path):
     """A short real run on the bundled tweet_sentiment data must clearly beat the majority class."""
     output_dir = tmp_path / "attn"
