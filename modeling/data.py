@@ -84,6 +84,11 @@ def load_data_config(name_or_path: str) -> DataConfig:
     config = DataConfig(**raw)
     if config.splits.get("train") is None:
         raise UserInputError(f"{path}: splits.train must name a split of the source")
+    if not (0 < config.validation_size and 0 < config.test_size and config.validation_size + config.test_size < 1):
+        raise UserInputError(
+            f"{path}: validation_size and test_size must be above 0 and add up to less than 1, got "
+            f"{config.validation_size} and {config.test_size}"
+        )
     return config
 
 
@@ -240,10 +245,15 @@ def _encode_labels(dataset: datasets.Dataset, label_names: list[str], role: str)
 
 
 def _carve_missing_splits(dataset: datasets.DatasetDict, config: DataConfig, seed: int) -> datasets.DatasetDict:
-    """Make a missing test, then a missing validation split from train: stratified by label and seeded."""
+    """
+    Make a missing test, then a missing validation split from train: stratified by label and seeded, each the
+    configured fraction of the training rows the source had.
+    """
+    carved = 0.0  # the fraction of the source's training rows already taken
     for role, size in (("test", config.test_size), ("validation", config.validation_size)):
         if role in dataset:
             continue
+        size, carved = size / (1 - carved), carved + size  # of what is left
         parts = dataset["train"].train_test_split(test_size=size, stratify_by_column="label", seed=seed)
         dataset["train"], dataset[role] = parts["train"], parts["test"]
         logger.info("made a %s split of %d rows from train (stratified, seed %d)", role, len(parts["test"]), seed)

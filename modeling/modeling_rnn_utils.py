@@ -194,7 +194,7 @@ class RNNPreTrainedModel(PreTrainedModel):
                     init.orthogonal_(param)
                 elif name.startswith("bias") and not getattr(param, "_is_hf_initialized", False):
                     init.zeros_(param)
-                    if isinstance(module, nn.LSTM):  # forget-gate bias of 1 (gates are ordered i, f, g, o)
+                    if isinstance(module, nn.LSTM):  # forget gate: 1 in bias_ih and in bias_hh, 2 in all (i, f, g, o)
                         param[module.hidden_size : 2 * module.hidden_size] = 1.0
         elif isinstance(module, TokenEmbedding) and module.token_weights is not None:
             init.ones_(module.token_weights)

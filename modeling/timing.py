@@ -48,6 +48,7 @@ def latencies_ms(forward: Callable[[object], object], inputs: Iterable, warmup_i
     return timings
 
 
+@torch.no_grad()  # warm-up passes too: with autograd on, a CPU RNN takes another path
 def alternating_latencies_ms(
     sides: Sequence[tuple[Callable[[object], object], Sequence]], warmup: int, block: int
 ) -> list[list[float]]:

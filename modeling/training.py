@@ -350,7 +350,11 @@ def class_weighted_loss(
                 logits, labels, weight=weight, label_smoothing=label_smoothing, reduction="sum"
             )
             value = value / num_items_in_batch
-        auxiliary = outputs.get("auxiliary_loss")
+        auxiliary = outputs.get("auxiliary_loss")  # a mean over this batch
+        if auxiliary is not None and num_items_in_batch is not None:
+            # Scaled like the cross-entropy above (this batch's share of the accumulated, all-process batch), so
+            # that gradient accumulation and several processes do not multiply its weight.
+            auxiliary = auxiliary * labels.shape[0] / num_items_in_batch
         return value if auxiliary is None else value + auxiliary
 
     return loss, weights.tolist()

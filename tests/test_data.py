@@ -94,6 +94,14 @@ def test_missing_validation_split_is_carved_stratified_and_seeded(tmp_path):
     assert counts == [20, 20, 20]
 
 
+def test_missing_test_and_validation_splits_are_each_their_fraction_of_train(tmp_path):
+    write_jsonl_gz(tmp_path / "train.jsonl.gz", toy_rows(300, seed=0))
+    config = load_data_config("tweet_sentiment")
+    config.validation_size, config.test_size = 0.1, 0.2
+    dataset = load_splits(config, data_dir=str(tmp_path))
+    assert [len(dataset[s]) for s in ("train", "validation", "test")] == [210, 30, 60]
+
+
 def test_missing_column_names_the_columns_found(tmp_path):
     write_jsonl_gz(tmp_path / "train.jsonl.gz", [{"review": "good", "label": "positive"}])
     with pytest.raises(UserInputError, match=r"no column 'text'.*\['review', 'label'\]"):

@@ -168,6 +168,14 @@ def test_class_weighted_loss_matches_weighted_cross_entropy():
     torch.testing.assert_close(loss({"logits": logits}, labels), expected)
     auxiliary = torch.tensor(0.25)
     torch.testing.assert_close(loss({"logits": logits, "auxiliary_loss": auxiliary}, labels), expected + auxiliary)
+    # Counted over 8 examples (2 accumulated batches or processes): this batch's share of each part, the auxiliary
+    # loss's included.
+    summed = torch.nn.functional.cross_entropy(
+        logits, labels, weight=torch.tensor(weights, dtype=torch.float32), reduction="sum"
+    )
+    torch.testing.assert_close(
+        loss({"logits": logits, "auxiliary_loss": auxiliary}, labels, num_items_in_batch=8), (summed + 4 * 0.25) / 8
+    )
 
 
 def test_class_weighted_loss_smooths_labels_as_asked():
