@@ -150,7 +150,9 @@ class DataArguments:
     max_length: int | None = field(
         default=None, metadata={"help": "Truncate texts to this many tokens (default: the data config's)."}
     )
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training rows (in the data's order)."}
+    )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation rows."})
     max_test_samples: int | None = field(default=None, metadata={"help": "Use only the first N test rows."})
     pad_to_multiple_of: int | None = field(
@@ -368,7 +370,10 @@ def build_tokenizer(
     """The pretrained tokenizer, or a word-level one trained on the training texts by the main process alone."""
     name = model_args.tokenizer_name or checkpoint
     if name is not None:
-        return AutoTokenizer.from_pretrained(name)
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        if checkpoint is None:  # a recurrent model: it reads each text's tokens from the left of its row
+            tokenizer.padding_side = "right"
+        return tokenizer
     output_dir = training_args.output_dir
     if training_args.local_process_index != 0:
         return AutoTokenizer.from_pretrained(output_dir)  # inside main_process_first: the main process saved it
@@ -487,7 +492,15 @@ def main() -> None:
         ("test", data_args.max_test_samples),
     ):
         if limit is not None:
+            classes = len(set(raw[split]["label"]))
             raw[split] = raw[split].select(range(min(limit, len(raw[split]))))
+            if len(set(raw[split]["label"])) < classes:
+                # A source stored sorted by label (the Hub's IMDB) gives a first N of one class.
+                logger.warning(
+                    "the first %d %s rows hold %d of the split's %d classes; is the source sorted by label? "
+                    "Shuffle its files, or use more rows",
+                    len(raw[split]), split, len(set(raw[split]["label"])), classes,
+                )  # fmt: skip
     label_names = raw["train"].features["label"].names
     logger.info("dataset %s: %s rows, labels %s", data_config.name, {k: len(v) for k, v in raw.items()}, label_names)
 

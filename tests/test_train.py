@@ -88,6 +88,28 @@ def test_config_overrides_read_booleans_and_lists(run_script, tmp_path, toy_data
     assert (config["kernel_sizes"], config["bidirectional"]) == ([2, 3, 4], False)  # "false" is not a true string
 
 
+def test_a_recurrent_model_pads_a_pretrained_tokenizer_on_the_right(run_script, tmp_path, toy_data_dir, minilm):
+    tokenizer_dir = tmp_path / "left-padding"
+    tokenizer = AutoTokenizer.from_pretrained(minilm)
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(tokenizer_dir)
+    output_dir = tmp_path / "lstm"
+    run_script(
+        "train", "--model_type", "lstm", "--config_overrides", "embedding_dim=16,hidden_size=8",
+        "--tokenizer_name", tokenizer_dir, *quick_args(output_dir, toy_data_dir),
+    )  # fmt: skip
+    assert AutoTokenizer.from_pretrained(output_dir).padding_side == "right"
+
+
+def test_a_first_n_of_fewer_classes_is_warned_about(run_script, tmp_path, toy_data_dir, caplog):
+    output_dir = tmp_path / "few"  # the toy test split cycles through its 3 classes: its first 2 rows hold 2
+    run_script(
+        "train", "--model_type", "gru", "--config_overrides", "embedding_dim=16,hidden_size=8",
+        *quick_args(output_dir, toy_data_dir), "--max_test_samples", "2",
+    )  # fmt: skip
+    assert "the first 2 test rows hold 2 of the split's 3 classes" in caplog.text
+
+
 def test_a_json_file_of_arguments_gets_the_same_defaults_as_flags(run_script, tmp_path, toy_data_dir):
     output_dir = tmp_path / "from-json"
     arguments = tmp_path / "args.json"
