@@ -22,17 +22,22 @@ def read_glove_vectors(path: str | Path, vocab: dict[str, int], initial: torch.T
         raise UserInputError(f"GloVe file {path} does not exist")
     vectors = initial.detach().clone()
     dim = vectors.size(1)
-    found = 0
+    found, checked = 0, False
     with path.open(encoding="utf-8", errors="strict") as handle:
         for line_number, line in enumerate(handle, 1):
             word, *values = line.rstrip("\n").rstrip(" ").split(" ")
             if line_number == 1 and len(values) == 1:
                 continue  # word2vec header
+            if checked and len(values) > dim:
+                # Once the first vector has shown the file's width, a longer line is a word holding spaces (the
+                # Common Crawl glove.840B.300d has a few, such as ". . ."): the vector is its last `dim` fields.
+                word, values = " ".join([word, *values[:-dim]]), values[-dim:]
             if len(values) != dim:
                 raise UserInputError(
                     f"{path}:{line_number}: a {len(values)}-dimensional vector, but the model's embedding_dim is "
                     f"{dim}; pass --config_overrides embedding_dim={len(values)}"
                 )
+            checked = True
             index = vocab.get(word)
             if index is not None:
                 vectors[index] = torch.tensor(np.asarray(values, dtype=np.float32))

@@ -358,3 +358,16 @@ def test_unpacked_recurrence_matches_the_packed_one(cell, nonlinearity, num_laye
         full_out, full_h = run_rnn(rnn, inputs, torch.ones(5, 6))
         torch.testing.assert_close(full_out, run_rnn_reversed(rnn, inputs, torch.full((5,), 6))[0])
         torch.testing.assert_close(full_h, run_rnn_packed(rnn, inputs, torch.full((5,), 6))[1])
+
+
+def test_glove_reader_takes_words_with_spaces_and_refuses_another_width(tmp_path):
+    from modeling.errors import UserInputError
+    from modeling.word_vectors import read_glove_vectors
+
+    glove = tmp_path / "glove.txt"
+    glove.write_text("good 1 2\n. . . 3 4\nbad 5 6\n")  # the second word holds spaces, as in glove.840B.300d
+    vectors, found = read_glove_vectors(glove, {"good": 0, "bad": 1, ". . .": 2}, torch.zeros(3, 2))
+    assert found == 3 and vectors.tolist() == [[1, 2], [5, 6], [3, 4]]
+    glove.write_text("good 1 2 3\n")  # 3 wide, first line: another width, not a word with spaces
+    with pytest.raises(UserInputError, match="embedding_dim=3"):
+        read_glove_vectors(glove, {"good": 0}, torch.zeros(1, 2))
