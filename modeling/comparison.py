@@ -165,15 +165,6 @@ def check_vary(vary: Sequence[tuple[str, Sequence[str]]], accepted: Mapping[str,
             )
 
 
-def flag_names(arguments: Iterable[str]) -> set[str]:
-    """The flags named in a command line, `--eval-strategy` and `--eval_strategy=epoch` both as `eval_strategy`."""
-    return {
-        token[2:].partition("=")[0].replace("-", "_")
-        for token in arguments
-        if token.startswith("--") and len(token) > 2
-    }
-
-
 def parse_flags(arguments: Iterable[str]) -> dict[str, tuple[str, ...]]:
     """
     The flags of a command line and their values, however written: `--eval-strategy epoch` and
@@ -192,20 +183,17 @@ def parse_flags(arguments: Iterable[str]) -> dict[str, tuple[str, ...]]:
     return flags
 
 
+def flag_names(arguments: Iterable[str]) -> set[str]:
+    """The flags named in a command line, `--eval-strategy` and `--eval_strategy=epoch` both as `eval_strategy`."""
+    return set(parse_flags(arguments))
+
+
 def flag_value(arguments: Sequence[str], name: str) -> str | None:
     """The value the command line gives `--name` (the last one wins, as in argparse), or None."""
-    value = None
-    for index, token in enumerate(arguments):
-        flag, sep, inline = token.partition("=")
-        if flag.replace("-", "_") != f"__{name}":
-            continue
-        if sep:
-            value = inline
-        elif index + 1 < len(arguments) and not arguments[index + 1].startswith("--"):
-            value = arguments[index + 1]
-        else:
-            value = "true"  # a bare boolean flag
-    return value
+    values = parse_flags(arguments).get(name)
+    if values is None:
+        return None
+    return values[0] if values else "true"  # a bare boolean flag
 
 
 def check_fixed_arguments(

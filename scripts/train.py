@@ -494,12 +494,13 @@ def main() -> None:
         if limit is not None:
             classes = len(set(raw[split]["label"]))
             raw[split] = raw[split].select(range(min(limit, len(raw[split]))))
-            if len(set(raw[split]["label"])) < classes:
+            kept = len(set(raw[split]["label"]))
+            if kept < classes:
                 # A source stored sorted by label (the Hub's IMDB) gives a first N of one class.
                 logger.warning(
                     "the first %d %s rows hold %d of the split's %d classes; is the source sorted by label? "
                     "Shuffle its files, or use more rows",
-                    len(raw[split]), split, len(set(raw[split]["label"])), classes,
+                    len(raw[split]), split, kept, classes,
                 )  # fmt: skip
     label_names = raw["train"].features["label"].names
     logger.info("dataset %s: %s rows, labels %s", data_config.name, {k: len(v) for k, v in raw.items()}, label_names)
