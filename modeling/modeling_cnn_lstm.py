@@ -5,6 +5,7 @@ from torch import nn
 
 from .configuration_cnn_lstm import CNNLSTMConfig
 from .modeling_rnn_utils import (
+    Dropout,
     RNNForSequenceClassification,
     RNNModelOutput,
     RNNPreTrainedModel,
@@ -31,7 +32,7 @@ class CNNLSTMModel(RNNPreTrainedModel):
             nn.Conv1d(config.embedding_dim, config.num_filters, kernel_size, padding="same")
             for kernel_size in config.kernel_sizes
         )
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.rnn = stacked_rnn(config, config.num_filters * len(config.kernel_sizes))
         self.post_init()
 

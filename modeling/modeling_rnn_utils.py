@@ -38,6 +38,30 @@ class RNNSequenceClassifierOutput(SequenceClassifierOutput):
     auxiliary_loss: torch.FloatTensor | None = None
 
 
+def dropout(inputs: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """
+    `nn.functional.dropout` with a cheaper mask on a CPU. There torch draws every mask element from its own Bernoulli
+    sample, about 14 ms per million elements on two cores: a sixth of an RNN training step. This cuts 64 random bits
+    from one draw into four 16-bit integers, one per element, which makes the whole dropout about five times faster,
+    forward and backward. The drop probability is rounded to a multiple of 1/65536. Other devices use torch's own.
+    """
+    if not training or p == 0.0 or p >= 1.0 or inputs.device.type != "cpu":
+        return nn.functional.dropout(inputs, p, training)
+    count = inputs.numel()
+    # `random_(-2**63, None)` draws all 64 bits; each 16-bit piece is then uniform over [-32768, 32767].
+    draws = torch.empty((count + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
+    bits = draws.view(torch.int16)[:count].view(inputs.shape)
+    keep = bits >= round(p * 65536) - 32768  # True with probability 1 - p
+    return inputs * keep.to(inputs.dtype).mul_(1.0 / (1.0 - p))
+
+
+class Dropout(nn.Dropout):
+    """`nn.Dropout` through `dropout` above: the same distribution of masks, drawn faster on a CPU."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return dropout(inputs, self.p, self.training)
+
+
 class TokenEmbedding(nn.Module):
     """Word embeddings, optionally scaled by a fixed weight per token (TF-IDF), followed by dropout."""
 
@@ -48,7 +72,7 @@ class TokenEmbedding(nn.Module):
             self.word_embeddings.weight.requires_grad_(False)
         # A buffer, not a parameter: saved with the weights but never trained.
         self.register_buffer("token_weights", torch.ones(config.vocab_size) if config.use_token_weights else None)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.word_dropout = config.word_dropout
 
     def forward(self, input_ids: torch.LongTensor) -> torch.Tensor:
@@ -95,7 +119,10 @@ def run_rnn(rnn: nn.RNNBase, inputs: torch.Tensor, attention_mask: torch.Tensor)
     """
     # An empty text still gets one (padding) step.
     lengths = attention_mask.sum(-1).clamp(min=1).long()  # (batch,)
-    if bool((lengths == inputs.size(1)).all()):  # no padding (a single text, say): the module as it is
+    # With no padding (a single text, say) the module runs as it is; not while it trains on a CPU with dropout
+    # between layers, which it would draw with torch's slow CPU dropout (see `dropout`).
+    slow_dropout = inputs.device.type == "cpu" and rnn.training and rnn.dropout > 0
+    if bool((lengths == inputs.size(1)).all()) and not slow_dropout:
         outputs, state = rnn(inputs)
         return outputs, state[0] if isinstance(state, tuple) else state
     if inputs.device.type == "cuda":
@@ -155,7 +182,7 @@ def run_rnn_reversed(
             directions.append(outputs if suffix == "" else reversed_in_place(outputs))
         layer_inputs = torch.cat(directions, dim=-1)  # (batch, seq_len, hidden * directions)
         if layer < rnn.num_layers - 1:
-            layer_inputs = nn.functional.dropout(layer_inputs, rnn.dropout, rnn.training)
+            layer_inputs = dropout(layer_inputs, rnn.dropout, rnn.training)
     outputs = layer_inputs * real.unsqueeze(-1).to(layer_inputs.dtype)  # zero at padding, as a packed run gives
     return outputs, torch.stack(finals)  # (layers * directions, batch, hidden)
 
@@ -239,7 +266,7 @@ class RNNForSequenceClassification(RNNPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.encoder = self.base_model_class(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.classifier = nn.Linear(config.pooled_size, config.num_labels)
         # `save_pretrained` writes only this class and its config into `auto_map`; naming the encoder too lets a
         # saved folder load through `AutoModel` with `trust_remote_code=True` as well.

@@ -371,3 +371,58 @@ def test_glove_reader_takes_words_with_spaces_and_refuses_another_width(tmp_path
     glove.write_text("good 1 2 3\n")  # 3 wide, first line: another width, not a word with spaces
     with pytest.raises(UserInputError, match="embedding_dim=3"):
         read_glove_vectors(glove, {"good": 0}, torch.zeros(1, 2))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_cpu_dropout_keeps_each_element_with_probability_one_minus_p(p):
+    """The packed-bits mask drops at rate p, from every 16-bit piece of a draw alike, and rescales what it keeps."""
+    from modeling.modeling_rnn_utils import dropout
+
+    torch.manual_seed(0)
+    inputs = torch.rand(512, 1024) + 1.0  # never 0, so a 0 in the output is a dropped element
+    torch.manual_seed(1)
+    outputs = dropout(inputs, p, training=True)
+    dropped = outputs == 0
+    # 524,288 elements: the standard error of a rate is under 0.0007; each of the 4 pieces of a draw has 131,072.
+    assert abs(dropped.float().mean().item() - p) < 0.004
+    for piece_rate in dropped.view(-1, 4).float().mean(0).tolist():
+        assert abs(piece_rate - p) < 0.008
+    torch.testing.assert_close(outputs[~dropped], inputs[~dropped] / (1 - p))
+    # Seeded: the same seed draws the same mask (runs stay reproducible).
+    torch.manual_seed(1)
+    torch.testing.assert_close(dropout(inputs, p, training=True), outputs)
+
+
+def test_cpu_dropout_gradient_dtype_and_evaluation():
+    """The gradient flows through the kept elements only; the dtype stays; evaluation and p=0 change nothing."""
+    from modeling.modeling_rnn_utils import Dropout, dropout
+
+    torch.manual_seed(0)
+    inputs = torch.randn(8, 64, requires_grad=True)
+    outputs = dropout(inputs, 0.5, training=True)
+    outputs.sum().backward()
+    torch.testing.assert_close(inputs.grad, (outputs != 0).float() * 2.0)
+    assert dropout(inputs.detach().bfloat16(), 0.5, training=True).dtype == torch.bfloat16
+    module = Dropout(0.5).eval()
+    assert torch.equal(module(inputs), inputs)
+    assert torch.equal(dropout(inputs, 0.0, training=True), inputs)
+    assert torch.equal(dropout(inputs, 1.0, training=True), torch.zeros_like(inputs))
+
+
+def test_cpu_training_without_padding_draws_dropout_between_layers_here():
+    """A training batch with no padding still runs through `run_rnn_reversed`, so its dropout is the fast one."""
+    from modeling.modeling_rnn_utils import RNN_CELLS, run_rnn
+
+    rnn = RNN_CELLS["lstm"](5, 4, num_layers=2, bidirectional=True, batch_first=True, dropout=0.5).train()
+    inputs, mask = torch.randn(3, 6, 5), torch.ones(3, 6)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        ours = run_rnn(rnn, inputs, mask)[0]
+        torch.manual_seed(0)
+        module = rnn(inputs)[0]
+        torch.manual_seed(0)
+        assert torch.equal(run_rnn(rnn, inputs, mask)[0], ours)  # seeded
+    assert not torch.allclose(ours, module)  # the module would draw its own (slow) mask: another result
+    rnn.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(run_rnn(rnn, inputs, mask)[0], rnn(inputs)[0])
