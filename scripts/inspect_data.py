@@ -1,13 +1,15 @@
 #!/usr/bin/env python
-"""Look at a dataset before training on it: texts per split and class, and text lengths in tokens.
+"""Look at a dataset before training on it: texts per split and class, text lengths in tokens, unknown tokens.
 
     python scripts/inspect_data.py --dataset tweet_sentiment
     python scripts/inspect_data.py --dataset imdb --tokenizer bert-base-uncased --output_dir outputs/inspect-imdb
 
 Lengths are counted with a word-level tokenizer trained on the training split (what the recurrent models use),
 or with --tokenizer (a pretrained one or a saved model folder, special tokens included, as --max_length counts
-them). Prints the tables and the max_length that covers 95% of the texts; writes class_counts.png,
-length_histogram.png (50/90/95/99th percentiles marked) and data_stats.json into --output_dir.
+them). The share of tokens that are the tokenizer's unknown token ([UNK]) shows how much of each split's wording
+the vocabulary leaves out (for the word-level tokenizer: --vocab_size, --min_frequency). Prints the tables and the
+max_length that covers 95% of the texts; writes class_counts.png, length_histogram.png (50/90/95/99th percentiles
+marked) and data_stats.json into --output_dir.
 """
 
 import argparse
@@ -74,22 +76,33 @@ def build_tokenizer(args: argparse.Namespace, train_texts: list[str], max_length
     return tokenizer, f"word-level tokenizer trained on train ({len(tokenizer)} words)"
 
 
-def token_lengths(dataset, tokenizer: PreTrainedTokenizerBase) -> np.ndarray:
-    """Tokens per text, untruncated; a text that tokenises to nothing counts 1 (it gets one [UNK] in training)."""
+def token_counts(dataset, tokenizer: PreTrainedTokenizerBase) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Tokens per text, untruncated, and how many of them are the tokenizer's unknown token. A text that tokenises to
+    nothing counts as one unknown token, as it gets one [UNK] in training.
+    """
+    unknown_id = tokenizer.unk_token_id
 
     def measure(batch: dict) -> dict:
         ids = tokenizer(batch["text"], truncation=False, verbose=False)["input_ids"]
-        return {"length": [max(len(row), 1) for row in ids]}
+        return {
+            "length": [max(len(row), 1) for row in ids],
+            "unknown": [row.count(unknown_id) if row else 1 for row in ids],
+        }
 
-    lengths = dataset.map(measure, batched=True, remove_columns=dataset.column_names, desc="Counting tokens")
-    return np.asarray(lengths["length"], dtype=np.int64)
+    counts = dataset.map(measure, batched=True, remove_columns=dataset.column_names, desc="Counting tokens")
+    return np.asarray(counts["length"], dtype=np.int64), np.asarray(counts["unknown"], dtype=np.int64)
 
 
-def length_stats(lengths: np.ndarray) -> dict:
-    """Count, mean, max and percentiles. A percentile is the smallest length that many percent of texts fit in."""
+def length_stats(lengths: np.ndarray, unknown: np.ndarray) -> dict:
+    """
+    Count, mean, max and percentiles of the lengths (a percentile is the smallest length that many percent of texts
+    fit in), and the percentage of all tokens that are unknown.
+    """
     stats = {"texts": int(len(lengths)), "mean": float(lengths.mean()), "max": int(lengths.max())}
     for q in PERCENTILES:
         stats[f"p{q}"] = int(np.percentile(lengths, q, method="inverted_cdf"))
+    stats["unknown_percent"] = float(100 * unknown.sum() / lengths.sum())
     return stats
 
 
@@ -106,11 +119,11 @@ def format_tables(stats: dict) -> str:
     lines.append(f"{'total':<{width}}" + "".join(f"{t:>12}" for t in totals) + f"{sum(totals):>12}")
 
     columns = ["texts", "mean", *(f"p{q}" for q in PERCENTILES), "max"]
-    lines += ["", f"Text length in tokens ({stats['tokenizer']})"]
-    lines.append(f"{'split':<12}" + "".join(f"{c:>9}" for c in columns))
+    lines += ["", f"Text length in tokens ({stats['tokenizer']}); [UNK] %: unknown tokens among all tokens"]
+    lines.append(f"{'split':<12}" + "".join(f"{c:>9}" for c in columns) + f"{'[UNK] %':>9}")
     for split, row in stats["lengths"].items():
         cells = [f"{row[c]:>9.1f}" if c == "mean" else f"{row[c]:>9}" for c in columns]
-        lines.append(f"{split:<12}" + "".join(cells))
+        lines.append(f"{split:<12}" + "".join(cells) + f"{row['unknown_percent']:>9.2f}")
     lines += [
         "",
         f"max_length covering {COVERAGE}% of texts: {stats['max_length_95']}",
@@ -129,11 +142,11 @@ def main() -> dict:
     label_names = data["train"].features["label"].names
     tokenizer, description = build_tokenizer(args, data["train"]["text"], config.max_length)
 
-    class_counts, lengths = {}, {}
+    class_counts, lengths, unknown = {}, {}, {}
     for split, dataset in data.items():
         counts = Counter(dataset["label"])
         class_counts[split] = {name: int(counts.get(i, 0)) for i, name in enumerate(label_names)}
-        lengths[split] = token_lengths(dataset, tokenizer)
+        lengths[split], unknown[split] = token_counts(dataset, tokenizer)
     everything = np.concatenate(list(lengths.values()))
     stats = {
         "dataset": config.name,
@@ -141,8 +154,8 @@ def main() -> dict:
         "label_names": label_names,
         "class_counts": class_counts,
         "lengths": {
-            **{split: length_stats(values) for split, values in lengths.items()},
-            "all": length_stats(everything),
+            **{split: length_stats(lengths[split], unknown[split]) for split in lengths},
+            "all": length_stats(everything, np.concatenate(list(unknown.values()))),
         },
         "max_length_95": int(np.percentile(everything, COVERAGE, method="inverted_cdf")),
         "config_max_length": config.max_length,

@@ -67,6 +67,24 @@ def test_lengths_and_the_95_percent_max_length(word_level_stats, toy_data_dir, c
             assert image.format == "PNG" and image.width >= 400 and image.height >= 200
 
 
+def test_unknown_token_share(tmp_path, run_script):
+    from conftest import write_jsonl_gz
+
+    # The word-level tokenizer keeps the training words seen at least twice (--min_frequency 2); the others are [UNK].
+    splits = {
+        "train": ["good film", "good plot", "bad film", "bad acting"],  # "plot" and "acting" are seen once
+        "validation": ["good plot twist", "bad film"],  # 2 of 5 words unknown
+        "test": ["dull", "good film indeed"],  # 2 of 4
+    }
+    for split, texts in splits.items():
+        write_jsonl_gz(tmp_path / f"{split}.jsonl.gz", [{"text": text, "label": "neutral"} for text in texts])
+    stats = run_script(
+        "inspect_data", "--dataset", "tweet_sentiment", "--data_dir", tmp_path, "--output_dir", tmp_path / "out"
+    )
+    shares = {split: row["unknown_percent"] for split, row in stats["lengths"].items()}
+    assert shares == pytest.approx({"train": 25.0, "validation": 40.0, "test": 50.0, "all": 100 * 6 / 17})
+
+
 def test_tables_are_printed(toy_data_dir, tmp_path, run_script, capsys):
     run_script("inspect_data", "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir, "--output_dir", tmp_path)
     out = capsys.readouterr().out
