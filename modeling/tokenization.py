@@ -12,11 +12,15 @@ from transformers import PreTrainedTokenizerFast
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
+# The most frequent words kept by default. Fewer words than a corpus offers keep rare names and topics of one source
+# from being learnt by heart: against 30,000 words, 10,000 raised the attention BiLSTM's test accuracy on IMDB and
+# bbc_news and left tweets (13,968 words seen twice) within the seeds' spread (README, "Results").
+DEFAULT_VOCAB_SIZE = 10_000
 
 
 def train_word_tokenizer(
     texts: Iterable[str],
-    vocab_size: int = 30000,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
     min_frequency: int = 2,
     lowercase: bool = True,
     model_max_length: int = 512,

@@ -30,7 +30,7 @@ sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".")
 from modeling.data import available_datasets, load_data_config, load_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.reporting import plot_class_counts, plot_length_histogram  # noqa: E402
-from modeling.tokenization import train_word_tokenizer  # noqa: E402
+from modeling.tokenization import DEFAULT_VOCAB_SIZE, train_word_tokenizer  # noqa: E402
 
 logger = logging.getLogger("inspect_data")
 PERCENTILES = (50, 90, 95, 99)
@@ -53,7 +53,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--output_dir", default=None, help="Where the plots and JSON go (default: outputs/inspect-<dataset>)."
     )
-    parser.add_argument("--vocab_size", type=int, default=30000, help="Word-level tokenizer: the largest vocabulary.")
+    parser.add_argument(
+        "--vocab_size",
+        type=int,
+        default=DEFAULT_VOCAB_SIZE,
+        help="Word-level tokenizer: the most frequent words kept.",
+    )
     parser.add_argument("--min_frequency", type=int, default=2, help="Word-level tokenizer: rarer words are [UNK].")
     parser.add_argument(
         "--seed", type=int, default=42, help="Seed of the splits carved from train when the source lacks them."

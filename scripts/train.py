@@ -46,7 +46,7 @@ from modeling.hub import check_repo_id, dataset_card_arguments, push_to_hub, wri
 from modeling.metrics import build_compute_metrics  # noqa: E402
 from modeling.registry import FINETUNE_STRATEGY_DEFAULTS, MODEL_SPECS, get_model_spec  # noqa: E402
 from modeling.reporting import format_summary, write_run_reports  # noqa: E402
-from modeling.tokenization import train_word_tokenizer  # noqa: E402
+from modeling.tokenization import DEFAULT_VOCAB_SIZE, train_word_tokenizer  # noqa: E402
 from modeling.training import (  # noqa: E402
     FINETUNE_STRATEGIES,
     OPTIMIZERS,
@@ -83,7 +83,9 @@ class ModelArguments:
         default=None,
         metadata={"help": "Recurrent types: comma-separated config settings, e.g. 'hidden_size=256,num_layers=1'."},
     )
-    vocab_size: int = field(default=30000, metadata={"help": "Word-level tokenizer: the largest vocabulary kept."})
+    vocab_size: int = field(
+        default=DEFAULT_VOCAB_SIZE, metadata={"help": "Word-level tokenizer: the most frequent words kept."}
+    )
     min_frequency: int = field(default=2, metadata={"help": "Word-level tokenizer: rarer words become [UNK]."})
     glove_path: str | None = field(
         default=None, metadata={"help": "Recurrent types: initialise the embeddings from a GloVe-format text file."}
