@@ -61,6 +61,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--min_frequency", type=int, default=2, help="Word-level tokenizer: rarer words are [UNK].")
     parser.add_argument(
+        "--keep_markup",
+        action="store_true",
+        help="Word-level tokenizer: read HTML tags and links as words (train.py --clean_markup false).",
+    )
+    parser.add_argument(
         "--seed", type=int, default=42, help="Seed of the splits carved from train when the source lacks them."
     )
     return parser.parse_args()
@@ -76,7 +81,11 @@ def build_tokenizer(args: argparse.Namespace, train_texts: list[str], max_length
                 f"cannot load tokenizer {args.tokenizer!r}; give a local folder or a cached hub id ({error})"
             ) from error
     tokenizer = train_word_tokenizer(
-        train_texts, vocab_size=args.vocab_size, min_frequency=args.min_frequency, model_max_length=max_length
+        train_texts,
+        vocab_size=args.vocab_size,
+        min_frequency=args.min_frequency,
+        clean_markup=not args.keep_markup,
+        model_max_length=max_length,
     )
     return tokenizer, f"word-level tokenizer trained on train ({len(tokenizer)} words)"
 

@@ -87,6 +87,10 @@ class ModelArguments:
         default=DEFAULT_VOCAB_SIZE, metadata={"help": "Word-level tokenizer: the most frequent words kept."}
     )
     min_frequency: int = field(default=2, metadata={"help": "Word-level tokenizer: rarer words become [UNK]."})
+    clean_markup: bool = field(
+        default=True,
+        metadata={"help": "Word-level tokenizer: read HTML tags as a space and each link as the word `xxurl`."},
+    )
     glove_path: str | None = field(
         default=None, metadata={"help": "Recurrent types: initialise the embeddings from a GloVe-format text file."}
     )
@@ -383,6 +387,7 @@ def build_tokenizer(
         (batch["text"] for batch in train.iter(batch_size=1000)),
         vocab_size=model_args.vocab_size,
         min_frequency=model_args.min_frequency,
+        clean_markup=model_args.clean_markup,
         model_max_length=max_length,
     )
     tokenizer.save_pretrained(output_dir)

@@ -43,3 +43,13 @@ def test_accepts_batches_of_texts():
     assert len(train_word_tokenizer([TEXTS[:2], TEXTS[2:]], min_frequency=1)) == len(
         train_word_tokenizer(TEXTS, min_frequency=1)
     )
+
+
+def test_markup_and_links_are_cleaned_and_the_cleaning_is_saved(tmp_path):
+    texts = ["Great film.<br /><br />See https://t.co/Ab1 or www.imdb.com/title", "great <i>plot</i> http://x.y/z"]
+    train_word_tokenizer(texts, min_frequency=1).save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    # A link runs to the next space; a tag becomes a space.
+    assert loaded.tokenize("A <BR/>great film. http://a.b/c!") == ["[UNK]", "great", "film", ".", "xxurl"]
+    kept = train_word_tokenizer(texts, min_frequency=1, clean_markup=False)
+    assert {"<", "br", "http", "://"} <= set(kept.get_vocab()) and "xxurl" not in kept.get_vocab()
