@@ -56,7 +56,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from transformers import DataCollatorWithPadding  # noqa: E402
 
-from modeling.data import load_data_config, load_splits  # noqa: E402
+from modeling.data import encode_texts, load_data_config, load_splits, saved_truncation  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
 from modeling.timing import BATCH_COUNT, SINGLE_COUNT  # noqa: E402
@@ -321,9 +321,12 @@ def project_timing_inputs(model_dir: str, comparison_name: str, data_root: str) 
     texts = test.select(range(min(len(test), max(SINGLE_COUNT, BATCH_SIZE * BATCH_COUNT))))["text"]
     collator = DataCollatorWithPadding(tokenizer)
 
+    truncation = saved_truncation(model.config)
+
     def prepare(batch: list[str]) -> dict:
-        encoded = [tokenizer(text, truncation=True, max_length=comparison.max_length) for text in batch]
-        return {key: value.to(device) for key, value in collator(encoded).items()}
+        encoded = encode_texts(tokenizer, batch, comparison.max_length, truncation)
+        rows = [dict(zip(encoded, row)) for row in zip(*encoded.values())]
+        return {key: value.to(device) for key, value in collator(rows).items()}
 
     singles = [prepare([texts[i % len(texts)]]) for i in range(SINGLE_COUNT)]
     batches = [prepare(texts[i : i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)][:BATCH_COUNT]

@@ -30,7 +30,14 @@ SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
 
 import modeling  # noqa: E402, F401  (registers the recurrent architectures with the Auto classes)
-from modeling.data import SPLITS, available_datasets, load_data_config, load_splits, tokenize_splits  # noqa: E402
+from modeling.data import (  # noqa: E402
+    SPLITS,
+    available_datasets,
+    load_data_config,
+    load_splits,
+    saved_truncation,
+    tokenize_splits,
+)
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
 from modeling.reporting import format_summary, write_run_reports  # noqa: E402
@@ -169,7 +176,8 @@ def main() -> dict:
     if args.max_samples is not None:
         split = split.select(range(min(args.max_samples, len(split))))
     max_length = resolve_max_length(args.max_length, data_config.max_length, model, tokenizer)
-    rows = tokenize_splits(datasets.DatasetDict({args.split: split}), tokenizer, max_length)[args.split]
+    truncation = saved_truncation(model.config)
+    rows = tokenize_splits(datasets.DatasetDict({args.split: split}), tokenizer, max_length, truncation)[args.split]
     collator = DataCollatorWithPadding(tokenizer)
     logger.info("%s %s: %d texts, max_length %d, on %s", data_config.name, args.split, len(rows), max_length, device)
 

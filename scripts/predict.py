@@ -29,7 +29,7 @@ SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
 
 import modeling  # noqa: E402, F401  (registers the recurrent architectures with the Auto classes)
-from modeling.data import tokenize_splits  # noqa: E402
+from modeling.data import saved_truncation, tokenize_splits  # noqa: E402
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.loading import load_model_folder  # noqa: E402
 from modeling.reporting import plot_attention  # noqa: E402
@@ -154,9 +154,12 @@ def main() -> list[dict]:
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     max_length = resolve_max_length(args.max_length, model, tokenizer)
 
-    # tokenize_splits gives a text that tokenises to nothing one [UNK], as in training.
+    # tokenize_splits gives a text that tokenises to nothing one [UNK], and cuts long ones, as in training.
     encoded = tokenize_splits(
-        datasets.DatasetDict({"predict": datasets.Dataset.from_dict({"text": texts})}), tokenizer, max_length
+        datasets.DatasetDict({"predict": datasets.Dataset.from_dict({"text": texts})}),
+        tokenizer,
+        max_length,
+        saved_truncation(model.config),
     )["predict"]
     columns = [name for name in encoded.column_names if name in ("input_ids", "attention_mask", "token_type_ids")]
     encoded = encoded.select_columns(columns)

@@ -40,7 +40,13 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
 
-from modeling.data import available_datasets, load_data_config, load_splits, tokenize_splits  # noqa: E402
+from modeling.data import (  # noqa: E402
+    TRUNCATION_STRATEGIES,
+    available_datasets,
+    load_data_config,
+    load_splits,
+    tokenize_splits,
+)
 from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 from modeling.hub import check_repo_id, dataset_card_arguments, push_to_hub, write_model_card  # noqa: E402
 from modeling.metrics import build_compute_metrics  # noqa: E402
@@ -155,6 +161,15 @@ class DataArguments:
     )
     max_length: int | None = field(
         default=None, metadata={"help": "Truncate texts to this many tokens (default: the data config's)."}
+    )
+    truncation: str = field(
+        default="head_tail",
+        metadata={
+            "help": "How a longer text is cut to --max_length: 'head_tail' keeps its first quarter from the start and "
+            "the rest from the end, where reviews give their verdict; 'head' keeps the start. Saved in the config "
+            "(`text_truncation`) for scripts/predict.py and scripts/evaluate.py.",
+            "choices": list(TRUNCATION_STRATEGIES),
+        },
     )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Use only the first N training rows (in the data's order)."}
@@ -517,10 +532,11 @@ def main() -> None:
         tokenizer = build_tokenizer(
             model_args, checkpoint if spec.is_pretrained else None, raw["train"], max_length, training_args
         )
-        tokenized = tokenize_splits(raw, tokenizer, max_length)
+        tokenized = tokenize_splits(raw, tokenizer, max_length, data_args.truncation)
 
     # 2. Model.
     model = build_model(model_args, checkpoint, tokenizer, label_names)
+    model.config.text_truncation = data_args.truncation  # saved with the model: predict and evaluate cut alike
     if model_args.glove_path:
         vectors, found = read_glove_vectors(
             model_args.glove_path, tokenizer.get_vocab(), model.get_input_embeddings().weight

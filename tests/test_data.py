@@ -4,8 +4,10 @@ import csv
 import gzip
 import json
 
+import datasets
 import pytest
 from conftest import toy_rows, write_jsonl_gz
+from transformers import AutoTokenizer, PretrainedConfig
 
 from modeling.data import (
     DATA_CONFIG_DIR,
@@ -13,6 +15,7 @@ from modeling.data import (
     available_datasets,
     load_data_config,
     load_splits,
+    saved_truncation,
     tokenize_splits,
 )
 from modeling.errors import UserInputError
@@ -157,6 +160,35 @@ def test_tokenize_splits_adds_lengths_and_truncates():
     row = tokenized["train"][0]
     assert row["length"] == len(row["input_ids"]) <= 8
     assert set(tokenized["train"].column_names) >= {"input_ids", "attention_mask", "length", "label", "text"}
+
+
+def test_head_tail_truncation_keeps_both_ends(minilm):
+    words = [f"w{i}" for i in range(20)]
+    dataset = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": [" ".join(words), "w3 w4"]})})
+    tokenizer = train_word_tokenizer([" ".join(words)], min_frequency=1)
+    cut = {
+        truncation: [
+            tokenizer.convert_ids_to_tokens(ids)
+            for ids in tokenize_splits(dataset, tokenizer, 8, truncation)["train"]["input_ids"]
+        ]
+        for truncation in ("head", "head_tail")
+    }
+    assert cut["head"] == [words[:8], ["w3", "w4"]]
+    assert cut["head_tail"] == [words[:2] + words[-6:], ["w3", "w4"]]  # a quarter of 8 from the start
+    # A BERT-style tokeniser keeps [CLS] first and [SEP] last.
+    bert = AutoTokenizer.from_pretrained(minilm)
+    ids = tokenize_splits(dataset, bert, 8, "head_tail")["train"]["input_ids"][0]
+    assert bert.convert_ids_to_tokens(ids)[:2] == ["[CLS]", "w"] and bert.convert_ids_to_tokens(ids)[-1] == "[SEP]"
+    assert len(ids) == 8
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        tokenize_splits(dataset, tokenizer, 8, "tail")
+
+
+def test_saved_truncation_defaults_to_head_for_older_folders():
+    config = PretrainedConfig()
+    assert saved_truncation(config) == "head"
+    config.text_truncation = "head_tail"
+    assert saved_truncation(PretrainedConfig.from_dict(config.to_dict())) == "head_tail"
 
 
 def test_bundled_data_lives_in_the_repository():
