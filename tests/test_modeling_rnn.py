@@ -216,6 +216,20 @@ def test_frozen_embeddings_do_not_train():
     assert not model.get_input_embeddings().weight.requires_grad
 
 
+def test_word_dropout_zeroes_whole_word_vectors_in_training_only():
+    tester = RNNModelTester(modeling.LSTMConfig, word_dropout=0.5, dropout=0.0)
+    embedding = modeling.LSTMForSequenceClassification(tester.config).encoder.embeddings
+    input_ids = torch.randint(1, tester.vocab_size, (64, 32), generator=torch.Generator().manual_seed(0))
+    full = embedding.word_embeddings(input_ids)  # (batch, seq_len, embedding_dim)
+
+    torch.manual_seed(0)
+    dropped = embedding.train()(input_ids)
+    zeroed = dropped.eq(0).all(-1)  # (batch, seq_len): the words dropped
+    torch.testing.assert_close(dropped[~zeroed], full[~zeroed])  # the others pass unscaled, every dimension kept
+    assert 0.45 < zeroed.float().mean() < 0.55
+    torch.testing.assert_close(embedding.eval()(input_ids), full)
+
+
 def test_attention_weights_are_a_distribution_that_ignores_padding():
     tester = RNNModelTester(modeling.AttnBiLSTMConfig)
     model = modeling.AttnBiLSTMForSequenceClassification(tester.config).eval()
