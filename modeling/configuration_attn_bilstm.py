@@ -7,7 +7,8 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
     r"""
     Configuration of [`AttnBiLSTMForSequenceClassification`]: embedding, stacked bidirectional LSTM, additive
     attention over time (masked at padding), and a classifier on the attention-weighted sum. Takes every argument of
-    [`RNNClassifierConfig`] (with `num_layers=2`, `bidirectional=True` and `dropout=0.5` by default), plus:
+    [`RNNClassifierConfig`] (with `num_layers=2`, `bidirectional=True`, `dropout=0.5` and `word_dropout=0.1` by
+    default), plus:
 
     Args:
         attention_dim (`int`, *optional*, defaults to 128):
@@ -37,6 +38,7 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
         num_layers: int = 2,
         bidirectional: bool = True,
         dropout: float = 0.5,
+        word_dropout: float = 0.1,
         **kwargs,
     ):
         if pooling not in self.pooling_choices:
@@ -51,7 +53,9 @@ class AttnBiLSTMConfig(RNNClassifierConfig):
         self.ngram_embedding_dim = ngram_embedding_dim
         self.ngram_order = ngram_order
         self.ngram_buckets = ngram_buckets
-        super().__init__(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, **kwargs)
+        super().__init__(
+            num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, word_dropout=word_dropout, **kwargs
+        )
 
     @classmethod
     def from_dict(cls, config_dict: dict, **kwargs) -> "AttnBiLSTMConfig":
