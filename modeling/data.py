@@ -51,6 +51,7 @@ class DataConfig:
     validation_size: float = 0.1
     test_size: float = 0.1
     max_length: int = 128
+    truncation: str = "head_tail"
     text_transform: str | None = None
     homepage: str = ""
     license: str = ""
@@ -88,6 +89,10 @@ def load_data_config(name_or_path: str) -> DataConfig:
         raise UserInputError(
             f"{path}: validation_size and test_size must be above 0 and add up to less than 1, got "
             f"{config.validation_size} and {config.test_size}"
+        )
+    if config.truncation not in TRUNCATION_STRATEGIES:
+        raise UserInputError(
+            f"{path}: truncation must be one of {', '.join(TRUNCATION_STRATEGIES)}, got {config.truncation!r}"
         )
     return config
 

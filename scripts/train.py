@@ -162,12 +162,13 @@ class DataArguments:
     max_length: int | None = field(
         default=None, metadata={"help": "Truncate texts to this many tokens (default: the data config's)."}
     )
-    truncation: str = field(
-        default="head_tail",
+    truncation: str | None = field(
+        default=None,
         metadata={
             "help": "How a longer text is cut to --max_length: 'head_tail' keeps its first quarter from the start and "
-            "the rest from the end, where reviews give their verdict; 'head' keeps the start. Saved in the config "
-            "(`text_truncation`) for scripts/predict.py and scripts/evaluate.py.",
+            "the rest from the end, where reviews give their verdict; 'head' keeps the start (default: the data "
+            "config's, head_tail unless it names another). Saved in the config (`text_truncation`) for "
+            "scripts/predict.py and scripts/evaluate.py.",
             "choices": list(TRUNCATION_STRATEGIES),
         },
     )
@@ -503,6 +504,7 @@ def main() -> None:
 
     data_config = load_data_config(data_args.dataset)
     max_length = data_args.max_length or data_config.max_length
+    truncation = data_args.truncation or data_config.truncation
     checkpoint = model_args.model_name_or_path or spec.default_checkpoint
 
     # 1. Data: read, label and split once; tokenise once (the other processes wait, then read the cache).
@@ -532,11 +534,11 @@ def main() -> None:
         tokenizer = build_tokenizer(
             model_args, checkpoint if spec.is_pretrained else None, raw["train"], max_length, training_args
         )
-        tokenized = tokenize_splits(raw, tokenizer, max_length, data_args.truncation)
+        tokenized = tokenize_splits(raw, tokenizer, max_length, truncation)
 
     # 2. Model.
     model = build_model(model_args, checkpoint, tokenizer, label_names)
-    model.config.text_truncation = data_args.truncation  # saved with the model: predict and evaluate cut alike
+    model.config.text_truncation = truncation  # saved with the model: predict and evaluate cut alike
     if model_args.glove_path:
         vectors, found = read_glove_vectors(
             model_args.glove_path, tokenizer.get_vocab(), model.get_input_embeddings().weight

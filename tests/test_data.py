@@ -62,6 +62,15 @@ def test_unknown_config_key_is_refused(tmp_path):
         load_data_config(str(path))
 
 
+def test_a_config_names_how_long_texts_are_cut(tmp_path):
+    assert load_data_config("imdb").truncation == "head_tail"  # the default: reviews end with their verdict
+    assert load_data_config("bbc_news").truncation == "head"  # news says its topic first
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ntruncation: middle\n")
+    with pytest.raises(UserInputError, match="truncation must be one of head_tail, head"):
+        load_data_config(str(path))
+
+
 @pytest.mark.parametrize("ending", ["jsonl", "jsonl.gz", "csv", "parquet"])
 def test_data_dir_reads_every_supported_format(tmp_path, ending):
     import datasets
