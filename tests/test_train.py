@@ -89,6 +89,18 @@ def test_config_overrides_read_booleans_and_lists(run_script, tmp_path, toy_data
     assert (config["kernel_sizes"], config["bidirectional"]) == ([2, 3, 4], False)  # "false" is not a true string
 
 
+def test_the_data_configs_cut_is_used_and_saved_unless_a_flag_names_another(run_script, tmp_path, toy_data_dir):
+    config_path = tmp_path / "news.yaml"
+    config_path.write_text("name: news\nlabel_names: [negative, neutral, positive]\ntruncation: head\n")
+    for flag, expected in (([], "head"), (["--truncation", "head_tail"], "head_tail")):
+        output_dir = tmp_path / expected
+        run_script(
+            "train", "--model_type", "lstm", "--config_overrides", "embedding_dim=16,hidden_size=8",
+            *quick_args(output_dir, toy_data_dir, "--dataset", config_path, *flag),
+        )  # fmt: skip
+        assert json.loads((output_dir / "config.json").read_text())["text_truncation"] == expected
+
+
 def test_a_recurrent_model_pads_a_pretrained_tokenizer_on_the_right(run_script, tmp_path, toy_data_dir, minilm):
     tokenizer_dir = tmp_path / "left-padding"
     tokenizer = AutoTokenizer.from_pretrained(minilm)
