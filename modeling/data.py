@@ -90,10 +90,7 @@ def load_data_config(name_or_path: str) -> DataConfig:
             f"{path}: validation_size and test_size must be above 0 and add up to less than 1, got "
             f"{config.validation_size} and {config.test_size}"
         )
-    if config.truncation not in TRUNCATION_STRATEGIES:
-        raise UserInputError(
-            f"{path}: truncation must be one of {', '.join(TRUNCATION_STRATEGIES)}, got {config.truncation!r}"
-        )
+    check_truncation(config.truncation, f"{path}: truncation")
     return config
 
 
@@ -271,6 +268,12 @@ def _carve_missing_splits(dataset: datasets.DatasetDict, config: DataConfig, see
 TRUNCATION_STRATEGIES = ("head_tail", "head")
 
 
+def check_truncation(truncation: str, name: str = "truncation") -> None:
+    """Refuse a cut that is not one of `TRUNCATION_STRATEGIES`, naming where it came from."""
+    if truncation not in TRUNCATION_STRATEGIES:
+        raise UserInputError(f"{name} must be one of {', '.join(TRUNCATION_STRATEGIES)}, got {truncation!r}")
+
+
 def keep_head_and_tail(ids: list, max_length: int) -> list:
     """`ids` if it fits in `max_length`, else its first `max_length // 4` items and the rest from its end."""
     if len(ids) <= max_length:
@@ -288,8 +291,7 @@ def encode_texts(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, truncation: str = "head"
 ) -> dict[str, list[list[int]]]:
     """Tokenise `texts` (no padding), cutting each to `max_length` tokens as `truncation` says."""
-    if truncation not in TRUNCATION_STRATEGIES:
-        raise ValueError(f"truncation must be one of {', '.join(TRUNCATION_STRATEGIES)}, got {truncation!r}")
+    check_truncation(truncation)
     if truncation == "head":
         return dict(tokenizer(texts, truncation=True, max_length=max_length))
     # Whole texts, then cut; BERT-style [CLS] and [SEP] stay at either end. verbose=False: no "longer than" warning.

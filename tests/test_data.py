@@ -73,8 +73,6 @@ def test_a_config_names_how_long_texts_are_cut(tmp_path):
 
 @pytest.mark.parametrize("ending", ["jsonl", "jsonl.gz", "csv", "parquet"])
 def test_data_dir_reads_every_supported_format(tmp_path, ending):
-    import datasets
-
     for split, n in (("train", 30), ("validation", 9), ("test", 12)):
         rows = toy_rows(n, seed=len(split))
         path = tmp_path / f"{split}.{ending}"
