@@ -128,8 +128,8 @@ class ModelArguments:
         default=0.0,
         metadata={
             "help": "Adversarial training on the word embeddings: each step also trains on the batch with the "
-            "embedding matrix moved this far (L2) along its loss gradient. 0: off. 3 suits attn_bilstm, with "
-            "--config_overrides word_dropout=0 (README)."
+            "embedding matrix moved this far (L2) along its loss gradient. 0: off. 3 suits attn_bilstm; on tweets, "
+            "with --config_overrides word_dropout=0 (README)."
         },
     )
     optimizer: str | None = field(
