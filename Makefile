@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 TORCH_SPEC ?= $(or $(lastword $(sort $(wildcard $(addsuffix /torch-*+cpu-*.whl,$(FIND_LINKS))))),torch)
 
-.PHONY: setup demo test quality style clean
+.PHONY: setup demo train-full test test-slow quality style clean
 
 setup: $(VENV)/.installed
 
@@ -21,14 +21,24 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
-# The main job on the bundled data: attention BiLSTM on tweet_sentiment, reports in outputs/demo.
+# A short run of the main job, to see every output: the attention BiLSTM on 4,000 bundled tweets for 2 epochs.
 demo: setup
+	@echo "demo: attention BiLSTM on 4,000 bundled tweets, 2 epochs (about 2 minutes on 2 cores) -> outputs/demo"
 	$(BIN)/python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment \
-		--output_dir outputs/demo --overwrite_output_dir
+		--max_train_samples 4000 --num_train_epochs 2 --output_dir outputs/demo --overwrite_output_dir
+
+# The real run: the attention BiLSTM on all 29,785 bundled tweets with the default 4 epochs.
+train-full: setup
+	$(BIN)/python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment \
+		--output_dir outputs/attn_bilstm-tweet_sentiment --overwrite_output_dir
 
 # One worker per core; each test file stays on one worker, so its module fixtures are built once.
 test: setup
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
+
+# The tests marked slow: the real pretrained MiniLM and the reference programs of ../shared, and long runs.
+test-slow: setup
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m slow
 
 quality: setup
 	$(BIN)/ruff check modeling scripts tests

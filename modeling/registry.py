@@ -1,42 +1,74 @@
-"""Every `--model_type`: how it is built and the training defaults that suit it.
+"""Every `--model_type`: one registration each, the training defaults of its family, and `create_model()`.
 
-A recurrent type is built from its config class with a vocabulary trained on the data; a pretrained type is
-loaded by name with `from_pretrained`. Scripts look a type up here and never branch on its name, so adding a
-model type means adding a row.
+A recurrent type is built from its config class with a vocabulary trained on the data; a pretrained type is loaded
+by name with `from_pretrained`. Scripts look a type up here and never branch on its name. Adding a recurrent type
+means writing `models/configuration_<type>.py` and `models/modeling_<type>.py` and adding one `register_recurrent`
+line below; importing this module registers it with the transformers Auto classes.
 """
 
+import importlib
+import json
+import re
 from dataclasses import dataclass, field
 
-from transformers import PretrainedConfig
+import torch
+import yaml
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
-from . import AttnBiLSTMConfig, AutoLSTMConfig, CNNLSTMConfig, GRUConfig, LSTMConfig
 from .errors import UserInputError
+from .models.modeling_rnn_utils import RNNForSequenceClassification
 
-# Training defaults of each family; a flag given on the command line always wins.
-RNN_TRAINING_DEFAULTS = {
-    "learning_rate": 2e-3,
-    "num_train_epochs": 4,
-    "label_smoothing_factor": 0.1,
-    "per_device_train_batch_size": 64,
-    "per_device_eval_batch_size": 256,
-    "warmup_steps": 0.05,
-    "weight_decay": 0.0,
-}
-TRANSFORMER_TRAINING_DEFAULTS = {
-    "learning_rate": 5e-5,
-    "num_train_epochs": 3,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 128,
-    "warmup_steps": 0.06,
-    "weight_decay": 0.01,
-}
 
-# With less of the model training, a larger step suits: a frozen encoder leaves only the head, LoRA only small
-# adapters. Applied on top of the transformer defaults; a flag given on the command line still wins.
-FINETUNE_STRATEGY_DEFAULTS = {
-    "freeze": {"learning_rate": 1e-3},
-    "lora": {"learning_rate": 5e-4},
-}
+@dataclass(frozen=True)
+class ModelFamily:
+    """What the types of one family share: how they are built, and the training defaults that suit them."""
+
+    name: str
+    pretrained: bool  # loaded with from_pretrained (True) or built from a config with a trained vocabulary
+    training_defaults: dict
+    # --finetune_strategy -> defaults on top of `training_defaults`; a flag given on the command line still wins.
+    strategy_defaults: dict = field(default_factory=dict)
+    # Flags that only this family takes (ModelArguments field names); given to another family, they are refused.
+    own_flags: tuple[str, ...] = ()
+
+
+RECURRENT = ModelFamily(
+    "recurrent",
+    pretrained=False,
+    training_defaults={
+        "learning_rate": 2e-3,
+        "num_train_epochs": 4,
+        "label_smoothing_factor": 0.1,
+        "per_device_train_batch_size": 64,
+        "per_device_eval_batch_size": 256,
+        "warmup_steps": 0.05,
+        "weight_decay": 0.0,
+    },
+    own_flags=("glove_path", "tfidf_weighting", "freeze_embeddings", "config_overrides"),
+)
+TRANSFORMER = ModelFamily(
+    "transformer",
+    pretrained=True,
+    training_defaults={
+        "learning_rate": 5e-5,
+        "num_train_epochs": 3,
+        "per_device_train_batch_size": 32,
+        "per_device_eval_batch_size": 128,
+        "warmup_steps": 0.06,
+        "weight_decay": 0.01,
+    },
+    # With less of the model training, a larger step suits: a frozen encoder leaves only the head, LoRA only small
+    # adapters.
+    strategy_defaults={"freeze": {"learning_rate": 1e-3}, "lora": {"learning_rate": 5e-4}},
+    own_flags=("finetune_strategy", "unfreeze_top_k", "lora_r", "lora_alpha", "merge_lora"),
+)
 
 
 @dataclass(frozen=True)
@@ -45,37 +77,62 @@ class ModelSpec:
 
     model_type: str
     description: str
+    family: ModelFamily
     config_class: type[PretrainedConfig] | None = None  # recurrent: built from this config
+    model_class: type[PreTrainedModel] | None = None  # recurrent: the classifier (its encoder: base_model_class)
     default_checkpoint: str | None = None  # pretrained: loaded from this hub id unless --model_name_or_path
-    training_defaults: dict = field(default_factory=dict)
 
     @property
     def is_pretrained(self) -> bool:
-        return self.config_class is None
+        return self.family.pretrained
 
 
-MODEL_SPECS = {
-    spec.model_type: spec
-    for spec in (
-        ModelSpec("lstm", "embedding, LSTM, classifier on the final state", LSTMConfig, None, RNN_TRAINING_DEFAULTS),
-        ModelSpec("gru", "embedding, GRU, classifier on the final state", GRUConfig, None, RNN_TRAINING_DEFAULTS),
-        ModelSpec("cnn_lstm", "Conv1d n-gram features read by an LSTM", CNNLSTMConfig, None, RNN_TRAINING_DEFAULTS),
-        ModelSpec(
-            "auto_lstm", "LSTM encoder-decoder with a reconstruction loss", AutoLSTMConfig, None, RNN_TRAINING_DEFAULTS
-        ),
-        ModelSpec(
-            "attn_bilstm",
-            "BiLSTM with additive attention (GloVe, TF-IDF)",
-            AttnBiLSTMConfig,
-            None,
-            RNN_TRAINING_DEFAULTS,
-        ),
-        ModelSpec(
-            "distilbert", "pretrained DistilBERT", None, "distilbert-base-uncased", TRANSFORMER_TRAINING_DEFAULTS
-        ),
-        ModelSpec("bert", "pretrained BERT", None, "bert-base-uncased", TRANSFORMER_TRAINING_DEFAULTS),
+MODEL_SPECS: dict[str, ModelSpec] = {}
+
+
+def register_recurrent(model_type: str, description: str) -> ModelSpec:
+    """
+    Register the recurrent type defined in `models/modeling_<model_type>.py`: its `...ForSequenceClassification`
+    (with its config class and encoder) joins the Auto classes, and is marked to be saved with its code so that a
+    saved folder also loads with `trust_remote_code=True` where this package is not installed.
+    """
+    module = importlib.import_module(f"{__package__}.models.modeling_{model_type}")
+    classifier = next(
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, RNNForSequenceClassification)
+        and value.__module__ == module.__name__
     )
-}
+    config_class, encoder = classifier.config_class, classifier.base_model_class
+    if config_class.model_type != model_type:
+        raise ValueError(f"{config_class.__name__}.model_type is {config_class.model_type!r}, not {model_type!r}")
+    AutoConfig.register(model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, encoder, exist_ok=True)
+    AutoModelForSequenceClassification.register(config_class, classifier, exist_ok=True)
+    config_class.register_for_auto_class()
+    encoder.register_for_auto_class("AutoModel")
+    classifier.register_for_auto_class("AutoModelForSequenceClassification")
+    return _add(ModelSpec(model_type, description, RECURRENT, config_class, classifier))
+
+
+def register_pretrained(model_type: str, description: str, default_checkpoint: str) -> ModelSpec:
+    """Register a transformer type: any sequence-classification checkpoint, `default_checkpoint` unless told."""
+    return _add(ModelSpec(model_type, description, TRANSFORMER, default_checkpoint=default_checkpoint))
+
+
+def _add(spec: ModelSpec) -> ModelSpec:
+    MODEL_SPECS[spec.model_type] = spec
+    return spec
+
+
+register_recurrent("lstm", "embedding, LSTM, classifier on the final state")
+register_recurrent("gru", "embedding, GRU, classifier on the final state")
+register_recurrent("cnn_lstm", "Conv1d n-gram features read by an LSTM")
+register_recurrent("auto_lstm", "LSTM encoder-decoder with a reconstruction loss")
+register_recurrent("attn_bilstm", "BiLSTM with additive attention and max pooling")
+register_pretrained("distilbert", "pretrained DistilBERT", "distilbert-base-uncased")
+register_pretrained("bert", "pretrained BERT", "bert-base-uncased")
 
 
 def get_model_spec(model_type: str) -> ModelSpec:
@@ -83,3 +140,94 @@ def get_model_spec(model_type: str) -> ModelSpec:
     if model_type not in MODEL_SPECS:
         raise UserInputError(f"unknown model type {model_type!r}; choose one of: {', '.join(MODEL_SPECS)}")
     return MODEL_SPECS[model_type]
+
+
+def recurrent_specs() -> list[ModelSpec]:
+    """The specs of the recurrent types, in registration order."""
+    return [spec for spec in MODEL_SPECS.values() if not spec.is_pretrained]
+
+
+# A comma ends an item only where the next item's `key=` starts, so that list values ([3,5]) keep theirs.
+_OVERRIDE_ITEM_END = re.compile(r",(?=\s*[A-Za-z_]\w*\s*=)")
+
+
+def parse_config_overrides(text: str | None, config_class: type[PretrainedConfig]) -> dict:
+    """
+    'hidden_size=256,kernel_sizes=[3,5],bidirectional=false' -> {'hidden_size': 256, 'kernel_sizes': [3, 5],
+    'bidirectional': False}: values read as JSON, else as YAML (True/False), else kept as text. Each value must
+    have the type of the config's default, and the config checks the values it constrains.
+    """
+    if not text:
+        return {}
+    known = config_class().to_dict()
+    overrides = {}
+    for item in _OVERRIDE_ITEM_END.split(text):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in known:
+            raise UserInputError(
+                f"--config_overrides: {item!r} is not key=value with a key of {config_class.__name__}"
+            )
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                overrides[key] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                overrides[key] = value
+        _check_override_type(key, overrides[key], known[key], value)
+    try:
+        config_class(**overrides)  # the config checks its own values (e.g. a choice of pooling, a dropout in [0, 1))
+    except (ValueError, TypeError) as error:
+        raise UserInputError(f"--config_overrides: {error}") from None
+    return overrides
+
+
+def _check_override_type(key: str, parsed, default, given: str) -> None:
+    """Refuse an override whose type does not match the default's (e.g. hidden_size=abc, bidirectional=no)."""
+    if isinstance(default, bool):
+        # Any non-empty text is true to Python: "bidirectional=no" must not build a bidirectional model.
+        ok, kind = isinstance(parsed, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(parsed, int) and not isinstance(parsed, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, kind = isinstance(parsed, (int, float)) and not isinstance(parsed, bool), "a number"
+    elif isinstance(default, (list, tuple)):
+        ok, kind = isinstance(parsed, list), "a list such as [3,5]"
+    else:
+        return
+    if not ok:
+        raise UserInputError(f"--config_overrides: {key} takes {kind}, got {given.strip()!r}")
+
+
+def create_model(
+    spec: ModelSpec,
+    label_names: list[str],
+    checkpoint: str | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    config_overrides: dict | None = None,
+    ignore_mismatched_sizes: bool = False,
+    **config_settings,
+) -> PreTrainedModel:
+    """
+    The model of `spec` with a head for `label_names`: a pretrained type loaded from `checkpoint` (float32 weights
+    whatever dtype it is stored in; --bf16/--fp16 train with autocast on top), a recurrent type built for
+    `tokenizer`'s vocabulary with `config_overrides` and `config_settings` (e.g. use_token_weights).
+    """
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
+    if spec.is_pretrained:
+        return AutoModelForSequenceClassification.from_pretrained(
+            checkpoint, dtype=torch.float32, ignore_mismatched_sizes=ignore_mismatched_sizes, **labels
+        )
+    config = spec.config_class(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        **labels,
+        **config_settings,
+        **(config_overrides or {}),
+    )
+    return AutoModelForSequenceClassification.from_config(config)

@@ -46,20 +46,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# `python scripts/benchmark.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
-# package: put the repository root there instead.
+import torch
+import transformers
+from transformers import DataCollatorWithPadding
+
+from modeling.data import encode_texts, load_data_config, load_splits, saved_truncation
+from modeling.errors import UserInputError, cli_entry_point
+from modeling.inference import load_model_folder
+from modeling.timing import BATCH_COUNT, SINGLE_COUNT
+
 SCRIPTS_DIR = Path(__file__).resolve().parent
 REPO = SCRIPTS_DIR.parent
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
 
-import torch  # noqa: E402
-import transformers  # noqa: E402
-from transformers import DataCollatorWithPadding  # noqa: E402
-
-from modeling.data import encode_texts, load_data_config, load_splits, saved_truncation  # noqa: E402
-from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
-from modeling.loading import load_model_folder  # noqa: E402
-from modeling.timing import BATCH_COUNT, SINGLE_COUNT  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 BATCH_SIZE = 64  # the batched latency's batch, the reference programs' training batch

@@ -15,22 +15,16 @@ marked) and data_stats.json into --output_dir.
 import argparse
 import json
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-# `python scripts/inspect_data.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the
-# `evaluate` package: put the repository root there instead.
-SCRIPTS_DIR = Path(__file__).resolve().parent
-sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
-
-from modeling.data import available_datasets, load_data_config, load_splits  # noqa: E402
-from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
-from modeling.reporting import plot_class_counts, plot_length_histogram  # noqa: E402
-from modeling.tokenization import DEFAULT_VOCAB_SIZE, train_word_tokenizer  # noqa: E402
+from modeling.data import available_datasets, load_data_config, load_splits
+from modeling.data.tokenization import DEFAULT_VOCAB_SIZE, train_word_tokenizer
+from modeling.errors import UserInputError, cli_entry_point
+from modeling.reporting import plot_class_counts, plot_length_histogram
 
 logger = logging.getLogger("inspect_data")
 PERCENTILES = (50, 90, 95, 99)

@@ -23,16 +23,11 @@ import torch
 from scipy.special import softmax
 from transformers import DataCollatorWithPadding
 
-# `python scripts/predict.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
-# package: put the repository root there instead.
-SCRIPTS_DIR = Path(__file__).resolve().parent
-sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
-
-import modeling  # noqa: E402, F401  (registers the recurrent architectures with the Auto classes)
-from modeling.data import saved_truncation, tokenize_splits  # noqa: E402
-from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
-from modeling.loading import load_model_folder  # noqa: E402
-from modeling.reporting import plot_attention  # noqa: E402
+import modeling  # noqa: F401  (registers the recurrent architectures with the Auto classes)
+from modeling.data import saved_truncation, tokenize_splits
+from modeling.errors import UserInputError, cli_entry_point
+from modeling.inference import load_model_folder
+from modeling.reporting import plot_attention
 
 # Without any other limit (a tokenizer that records none, a model without position embeddings), truncate here.
 FALLBACK_MAX_LENGTH = 512

@@ -12,14 +12,12 @@ lists would keep it); checkpoint folders and training_args.bin stay local.
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from modeling.data import available_datasets, load_data_config  # noqa: E402
-from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
-from modeling.hub import CARD_NAME, check_repo_id, dataset_card_arguments, push_to_hub, write_model_card  # noqa: E402
+from modeling.data import available_datasets, load_data_config
+from modeling.errors import UserInputError, cli_entry_point
+from modeling.hub import check_repo_id, push_to_hub
+from modeling.reporting.model_card import CARD_NAME, dataset_card_arguments, write_model_card
 
 logger = logging.getLogger("push")
 

@@ -80,7 +80,6 @@ def timed_latencies(script: str, program: dict, batch_size: int) -> dict:
     build = TIMING_INPUTS.get(Path(script).name)
     if build is None:
         return {}
-    sys.path.insert(0, str(REPO))
     from modeling.timing import (
         BATCH_BLOCK,
         BATCH_COUNT,
@@ -117,7 +116,6 @@ def main() -> None:
         raise SystemExit("usage: python scripts/run_profiled.py REPORT.json SCRIPT [ARGS...]")
     report_path, script = sys.argv[1], sys.argv[2]
     sys.argv = sys.argv[2:]  # the program sees itself as argv[0], as under `python SCRIPT`
-    sys.path[0] = str(Path(script).resolve().parent)
     report: dict = {"script": script, "exit_code": 0}
     start = time.perf_counter()
     program: dict = {}

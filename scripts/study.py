@@ -20,7 +20,6 @@ The comparison goes to OUTPUT_DIR/comparison.md, comparison.csv and curves.png.
 """
 
 import argparse
-import importlib.util
 import os
 import shlex
 import shutil
@@ -29,16 +28,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 
 from transformers import HfArgumentParser, TrainingArguments
 
-# `python scripts/study.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
-# package: put the repository root there instead.
-SCRIPTS_DIR = Path(__file__).resolve().parent
-sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
-
-from modeling.comparison import (  # noqa: E402
+from modeling.arguments import RUN_DEFAULTS, DataArguments, ModelArguments
+from modeling.errors import UserInputError, cli_entry_point
+from modeling.studies import (
     COMMAND_PREFIX,
     LOG_FILE,
     PlannedRun,
@@ -60,9 +55,8 @@ from modeling.comparison import (  # noqa: E402
     write_csv,
     write_markdown,
 )
-from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
 
-TRAIN_SCRIPT = SCRIPTS_DIR / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parent / "train.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,17 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_train_script() -> ModuleType:
-    """scripts/train.py as a module: its argument dataclasses and defaults are what the runs will use."""
-    spec = importlib.util.spec_from_file_location("study_train_script", TRAIN_SCRIPT)
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    return train
-
-
-def train_flags(train: ModuleType) -> dict[str, list[str] | None]:
+def train_flags() -> dict[str, list[str] | None]:
     """train.py's flags (without dashes) and their choices (None: any value), from its argument dataclasses."""
-    parser = HfArgumentParser((train.ModelArguments, train.DataArguments, TrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
     flags = {}
     for action in parser._actions:
         for option in action.option_strings:
@@ -244,8 +230,7 @@ def main() -> None:
     train_arguments = argv[split + 1 :]
     vary = [parse_vary(spec) for spec in args.vary]
     seeds = parse_seeds(args.seeds) if args.seeds else None
-    train = load_train_script()
-    check_vary(vary, train_flags(train))
+    check_vary(vary, train_flags())
     check_fixed_arguments(train_arguments, vary, seeds)
     runs = plan_runs(vary, seeds)
     study_dir = Path(args.output_dir)
@@ -265,7 +250,7 @@ def main() -> None:
     study_dir.mkdir(parents=True, exist_ok=True)
     failed = run_all(runs, commands, study_dir)
 
-    metric = flag_value(train_arguments, "metric_for_best_model") or train.RUN_DEFAULTS["metric_for_best_model"]
+    metric = flag_value(train_arguments, "metric_for_best_model") or RUN_DEFAULTS["metric_for_best_model"]
     metric = metric if metric.startswith("eval_") else f"eval_{metric}"
     greater = flag_value(train_arguments, "greater_is_better")
     greater_is_better = None if greater is None else greater.lower() in ("true", "t", "yes", "y", "1")

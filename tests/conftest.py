@@ -20,8 +20,16 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 MINILM = REPO.parent / "shared" / "models" / "minilm-l6-h384-uncased"
-# Settings that make any recurrent model tiny enough to train in a second.
-TINY_RNN_OVERRIDES = "embedding_dim=16,hidden_size=8,attention_dim=8"
+
+
+def tiny_overrides(model_type: str) -> str:
+    """`--config_overrides` that make a recurrent model tiny enough to train in a second (its config's sizes)."""
+    from modeling.registry import get_model_spec
+
+    return ",".join(f"{key}={value}" for key, value in get_model_spec(model_type).config_class.tiny_settings.items())
+
+
+TINY_RNN_OVERRIDES = tiny_overrides("attn_bilstm")
 
 
 def load_script(name: str):
@@ -77,24 +85,49 @@ def toy_data_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def build_bert_tokenizer(folder: Path) -> Path:
+    """
+    Save a small uncased WordPiece tokenizer (BERT's special tokens, the toy data's words, single characters) in
+    `folder`: it splits and marks texts as bert-base-uncased's does, with no download.
+    """
+    import string
+
+    from transformers import BertTokenizer
+
+    words = sorted({word for row in toy_rows(300, 0) for word in row["text"].split()})
+    pieces = list(string.ascii_lowercase + string.digits)
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.punctuation, *pieces]
+    tokens += [f"##{piece}" for piece in pieces] + words + [str(number) for number in range(1000)]
+    tokens += ["flight", "late", "again", "movie", "film", "hello", "world", "text", "number"]
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+    BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=512).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bert_tokenizer_dir(tmp_path_factory) -> Path:
+    """A folder holding a small bert-style WordPiece tokenizer (see `build_bert_tokenizer`)."""
+    return build_bert_tokenizer(tmp_path_factory.mktemp("tiny-bert-tokenizer"))
+
+
 @pytest.fixture(scope="session")
 def minilm() -> Path:
-    """The pretrained MiniLM folder of ../shared (its tokenizer is bert-base-uncased's); tests skip without it."""
+    """The pretrained MiniLM folder of ../shared, for tests marked slow; they skip without it."""
     if not MINILM.is_dir():
         pytest.skip("the shared MiniLM folder is not beside this checkout")
     return MINILM
 
 
 @pytest.fixture(scope="session")
-def tiny_transformer_dir(tmp_path_factory, minilm):
-    """Make a tiny random BERT or DistilBERT checkpoint (4 layers, width 32) with the MiniLM tokenizer."""
+def tiny_transformer_dir(tmp_path_factory, bert_tokenizer_dir):
+    """Make a tiny random BERT or DistilBERT checkpoint (4 layers, width 32) with a small bert-style tokenizer."""
     from transformers import AutoModel, AutoTokenizer, BertConfig, DistilBertConfig
 
     made = {}
 
     def make(kind: str = "bert", dropout: float = 0.1) -> Path:
         if (kind, dropout) not in made:
-            tokenizer = AutoTokenizer.from_pretrained(minilm)
+            tokenizer = AutoTokenizer.from_pretrained(bert_tokenizer_dir)
             if kind == "bert":
                 config = BertConfig(
                     vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,

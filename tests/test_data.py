@@ -18,8 +18,8 @@ from modeling.data import (
     saved_truncation,
     tokenize_splits,
 )
+from modeling.data.tokenization import train_word_tokenizer
 from modeling.errors import UserInputError
-from modeling.tokenization import train_word_tokenizer
 
 REQUIRED = {
     "imdb",
@@ -169,7 +169,7 @@ def test_tokenize_splits_adds_lengths_and_truncates():
     assert set(tokenized["train"].column_names) >= {"input_ids", "attention_mask", "length", "label", "text"}
 
 
-def test_head_tail_truncation_keeps_both_ends(minilm):
+def test_head_tail_truncation_keeps_both_ends(bert_tokenizer_dir):
     words = [f"w{i}" for i in range(20)]
     dataset = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": [" ".join(words), "w3 w4"]})})
     tokenizer = train_word_tokenizer([" ".join(words)], min_frequency=1)
@@ -183,7 +183,7 @@ def test_head_tail_truncation_keeps_both_ends(minilm):
     assert cut["head"] == [words[:8], ["w3", "w4"]]
     assert cut["head_tail"] == [words[:2] + words[-6:], ["w3", "w4"]]  # a quarter of 8 from the start
     # A BERT-style tokeniser keeps [CLS] first and [SEP] last.
-    bert = AutoTokenizer.from_pretrained(minilm)
+    bert = AutoTokenizer.from_pretrained(bert_tokenizer_dir)
     ids = tokenize_splits(dataset, bert, 8, "head_tail")["train"]["input_ids"][0]
     assert bert.convert_ids_to_tokens(ids)[:2] == ["[CLS]", "w"] and bert.convert_ids_to_tokens(ids)[-1] == "[SEP]"
     assert len(ids) == 8

@@ -65,21 +65,21 @@ def lstm_model(tmp_path_factory, attn_model):
     return folder
 
 
-def tiny_bert(folder, labels: list[str], minilm):
+def tiny_bert(folder, labels: list[str], bert_tokenizer_dir):
     config = BertConfig(
         vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
         id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
     )  # fmt: skip
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(minilm).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(bert_tokenizer_dir).save_pretrained(folder)
     return folder
 
 
 @pytest.fixture(scope="module")
-def bert_model(tmp_path_factory, minilm):
+def bert_model(tmp_path_factory, bert_tokenizer_dir):
     """A tiny random BERT classifier with the toy data's labels and the MiniLM (bert-base-uncased) tokenizer."""
-    return tiny_bert(tmp_path_factory.mktemp("bert"), LABELS, minilm)
+    return tiny_bert(tmp_path_factory.mktemp("bert"), LABELS, bert_tokenizer_dir)
 
 
 def assert_png(path, min_width=150, min_height=80):
@@ -103,7 +103,7 @@ def assert_valid_result(result: dict, text: str):
 
 def test_evaluate_writes_metrics_and_reports(attn_model, toy_data_dir):
     results = run_main(
-        "evaluate", "--model", attn_model, "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir,
+        "evaluate_model", "--model", attn_model, "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir,
         "--split", "validation", "--latency_samples", "20", "--batch_size", "16",
     )  # fmt: skip
     output_dir = attn_model / "eval-tweet_sentiment-validation"  # the default
@@ -137,10 +137,10 @@ def test_evaluate_writes_metrics_and_reports(attn_model, toy_data_dir):
     assert all(name in report for name in LABELS)
 
 
-def test_evaluate_refuses_a_model_with_other_labels(tmp_path, toy_data_dir, capsys, minilm):
-    folder = tiny_bert(tmp_path / "bert2", ["ham", "spam"], minilm)
+def test_evaluate_refuses_a_model_with_other_labels(tmp_path, toy_data_dir, capsys, bert_tokenizer_dir):
+    folder = tiny_bert(tmp_path / "bert2", ["ham", "spam"], bert_tokenizer_dir)
     with pytest.raises(SystemExit) as exit_info:
-        run_main("evaluate", "--model", folder, "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir)
+        run_main("evaluate_model", "--model", folder, "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir)
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert "['ham', 'spam']" in error and "['negative', 'neutral', 'positive']" in error
@@ -170,9 +170,9 @@ def test_predict_explains_a_transformer(bert_model, tmp_path, capsys):
     assert results[0]["label"] in out and "attention_001.png" in out
 
 
-def test_heatmap_tokens_leave_out_cls_and_sep(minilm):
+def test_heatmap_tokens_leave_out_cls_and_sep(bert_tokenizer_dir):
     predict = load_script("predict")
-    tokenizer = AutoTokenizer.from_pretrained(minilm)
+    tokenizer = AutoTokenizer.from_pretrained(bert_tokenizer_dir)
     ids = tokenizer("hello world")["input_ids"]  # [CLS] hello world [SEP]
     tokens, weights = predict.shown_tokens(ids, np.array([0.4, 0.3, 0.2, 0.1]), tokenizer)
     assert tokens == ["hello", "world"] and weights.tolist() == pytest.approx([0.3, 0.2])

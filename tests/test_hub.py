@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 import torch
-from conftest import REPO, TINY_RNN_OVERRIDES, load_script
+from conftest import REPO, load_script, tiny_overrides
 from huggingface_hub import HfApi, ModelCard, constants
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoUrl
@@ -20,8 +20,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipe
 import modeling  # noqa: F401  (registers the recurrent architectures for the in-process loads)
 from modeling.data import load_data_config
 from modeling.errors import UserInputError
-from modeling.hub import METRICS, SPLITS, dataset_card_arguments, push_to_hub, write_model_card
+from modeling.hub import push_to_hub
 from modeling.registry import MODEL_SPECS
+from modeling.reporting.model_card import METRICS, SPLITS, dataset_card_arguments, write_model_card
 
 RNN_TYPES = [name for name, spec in MODEL_SPECS.items() if not spec.is_pretrained]
 TRANSFORMER_TYPES = [name for name, spec in MODEL_SPECS.items() if spec.is_pretrained]
@@ -42,22 +43,24 @@ def trained(tmp_path_factory, toy_data_dir, tiny_transformer_dir):
         if model_type not in folders:
             root = tmp_path_factory.mktemp(model_type)
             if model_type in RNN_TYPES:
-                overrides = TINY_RNN_OVERRIDES if model_type == "attn_bilstm" else "embedding_dim=16,hidden_size=8"
-                model_args = ["--config_overrides", overrides]
+                model_args = ["--config_overrides", tiny_overrides(model_type)]
             else:
                 model_args = ["--model_name_or_path", tiny_transformer_dir(model_type)]
             output_dir = root / "run"
+            # A data config of the toy data, so that the card train.py writes describes it.
+            data_config = root / "toy_sentiment.yaml"
+            data_config.write_text(
+                f"description: {DATASET['dataset_description']}\nlicense: {DATASET['dataset_license']}\n"
+                f"label_names: {LABELS}\nmax_length: 64\n"
+            )
             argv = [
-                "train.py", "--model_type", model_type, *model_args, "--dataset", "tweet_sentiment",
+                "train.py", "--model_type", model_type, *model_args, "--dataset", data_config,
                 "--data_dir", toy_data_dir, "--output_dir", output_dir, "--num_train_epochs", "1",
                 "--per_device_train_batch_size", "32", "--seed", "0", "--disable_tqdm", "true",
             ]  # fmt: skip
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(sys, "argv", [str(arg) for arg in argv])
                 load_script("train").main()
-            # Until train.py writes the card itself, do here what it will do at the end of a run.
-            base_model = str(tiny_transformer_dir(model_type)) if model_type in TRANSFORMER_TYPES else None
-            write_model_card(output_dir, base_model=base_model, **DATASET)
             folders[model_type] = output_dir
         return folders[model_type]
 
@@ -112,7 +115,11 @@ def test_card_metadata_round_trips_and_holds_the_results(trained):
 
 
 def test_rebuilding_the_card_keeps_what_only_the_first_call_knew(trained, tmp_path):
-    folder = trained("lstm")
+    folder = tmp_path / "moved"
+    shutil.copytree(trained("lstm"), folder)
+    # The run's data config is gone (a folder moved to another machine): only the card's metadata remains.
+    arguments = json.loads((folder / "training_args.json").read_text())
+    (folder / "training_args.json").write_text(json.dumps({**arguments, "dataset": str(tmp_path / "gone.yaml")}))
     card = write_model_card(folder, repo_id="someone/tiny-lstm")
     data = ModelCard.load(folder / "README.md").data
     assert card.data.model_name == data.model_name == "tiny-lstm"
@@ -121,8 +128,9 @@ def test_rebuilding_the_card_keeps_what_only_the_first_call_knew(trained, tmp_pa
     assert 'model_id = "someone/tiny-lstm"' in card.text
     assert "Short synthetic sentences" not in card.text  # a description is not metadata: it is not kept
 
+    (tmp_path / "empty").mkdir()
     with pytest.raises(UserInputError, match="no trained model"):
-        write_model_card(tmp_path)
+        write_model_card(tmp_path / "empty")
 
 
 def test_card_of_a_fine_tuned_transformer(trained):
@@ -260,9 +268,12 @@ def fake_hub(monkeypatch):
 
 def test_push_uploads_the_folder_with_its_card_and_no_checkpoint(trained, fake_hub, tmp_path):
     folder = tmp_path / "model"
-    # A copy, so the card this test writes leaves the shared folder alone; it keeps its checkpoint-* folder.
+    # A copy, so the card this test writes leaves the shared folder alone; with a checkpoint folder, as a run
+    # given --keep_checkpoints leaves it.
     shutil.copytree(trained("auto_lstm"), folder)
     (folder / "README.md").unlink()
+    (folder / "checkpoint-8").mkdir()
+    (folder / "checkpoint-8" / "optimizer.pt").write_bytes(b"state")
     assert list(folder.glob("checkpoint-*/*")) and (folder / "training_args.bin").is_file()
 
     url = push_to_hub(folder, "tiny-auto-lstm", private=True)
@@ -352,6 +363,8 @@ def card_folder(folder: Path, model_type: str = "bert", training_args: dict | No
     """A run folder with config.json and all_results.json, and training_args.json when given (train.py's keys)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = {"model_type": model_type, "id2label": dict(enumerate(LABELS))}
+    if model_type in RNN_TYPES:  # a recurrent model's config names the code saved beside it
+        config["auto_map"] = {"AutoConfig": f"configuration_{model_type}.Config"}
     (folder / "config.json").write_text(json.dumps(config))
     results = {f"{prefix}_{metric}": 0.75 for prefix in SPLITS for metric in ("accuracy", "f1_macro")}
     (folder / "all_results.json").write_text(json.dumps(results))

@@ -94,13 +94,15 @@ def test_tables_are_printed(toy_data_dir, tmp_path, run_script, capsys):
     assert counts_line.split() == ["negative", "80", "20", "20", "120"]
 
 
-def test_pretrained_tokenizer_counts_special_tokens(word_level_stats, toy_data_dir, tmp_path, run_script, minilm):
+def test_pretrained_tokenizer_counts_special_tokens(
+    word_level_stats, toy_data_dir, tmp_path, run_script, bert_tokenizer_dir
+):
     stats = run_script(
-        "inspect_data", "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir, "--tokenizer", minilm,
+        "inspect_data", "--dataset", "tweet_sentiment", "--data_dir", toy_data_dir, "--tokenizer", bert_tokenizer_dir,
         "--output_dir", tmp_path,
     )  # fmt: skip
     words = word_level_stats[0]
-    assert "minilm" in stats["tokenizer"]
+    assert "tiny-bert-tokenizer" in stats["tokenizer"]
     # Every word is at least one word piece, and [CLS] and [SEP] come on top.
     assert stats["max_length_95"] >= words["max_length_95"] + 2
     assert stats["lengths"]["all"]["p50"] >= words["lengths"]["all"]["p50"] + 2

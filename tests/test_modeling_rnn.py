@@ -11,8 +11,10 @@ from conftest import REPO
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
 import modeling
+from modeling.registry import recurrent_specs
 
-ARCHITECTURES = modeling.RNN_ARCHITECTURES
+# (config, encoder, classifier) of every registered recurrent type.
+ARCHITECTURES = [(s.config_class, s.model_class.base_model_class, s.model_class) for s in recurrent_specs()]
 IDS = [config.model_type for config, _, _ in ARCHITECTURES]
 
 
@@ -22,9 +24,7 @@ class RNNModelTester:
     batch_size, seq_length, vocab_size, num_labels = 13, 7, 99, 3
 
     def __init__(self, config_class, **overrides):
-        settings = dict(vocab_size=self.vocab_size, embedding_dim=16, hidden_size=8, num_labels=self.num_labels)
-        if "attention_dim" in config_class().to_dict():
-            settings["attention_dim"] = 8
+        settings = dict(vocab_size=self.vocab_size, num_labels=self.num_labels, **config_class.tiny_settings)
         self.config = config_class(**{**settings, **overrides})
 
     def inputs(self, seed: int = 0) -> dict:
@@ -136,16 +136,19 @@ LOAD_WITHOUT_PACKAGE = textwrap.dedent(
     sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
     assert importlib.util.find_spec("modeling") is None, "the package is still importable"
     import torch
-    from transformers import AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForSequenceClassification, PreTrainedModel  # imported first
+    # A torch without the private functional recurrences of the CPU fast path: the saved code must fall back.
+    for name in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
+        delattr(torch, name)
     results = {}
-    for folder, ids in request.items():
-        ids = torch.tensor(ids)
+    for folder, (ids, mask) in request.items():
+        ids, mask = torch.tensor(ids), torch.tensor(mask)
         classifier = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
         encoder = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
         with torch.no_grad():
             results[folder] = {
-                "logits": classifier(ids).logits.tolist(),
-                "pooled": encoder(ids).pooler_output.tolist(),
+                "logits": classifier(ids, mask).logits.tolist(),
+                "pooled": encoder(ids, mask).pooler_output.tolist(),
                 "module": type(classifier).__module__,
             }
     print(json.dumps(results))
@@ -162,9 +165,10 @@ def loaded_without_package(tmp_path_factory) -> dict:
         model = classifier_class(tester.config).eval()
         folder = tmp_path_factory.mktemp(config_class.model_type)
         model.save_pretrained(folder)
-        ids = tester.inputs()["input_ids"][:, :4].clamp(min=1)
-        models[config_class.model_type] = (model, ids, str(folder))
-        request[str(folder)] = ids.tolist()
+        inputs = tester.inputs()  # texts of unequal lengths: the CPU fast path (here) against its fallback (there)
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        models[config_class.model_type] = (model, (ids, mask), str(folder))
+        request[str(folder)] = (ids.tolist(), mask.tolist())
     result = subprocess.run(
         [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(REPO), json.dumps(request)],
         cwd=tmp_path_factory.mktemp("elsewhere"),
@@ -178,12 +182,26 @@ def loaded_without_package(tmp_path_factory) -> dict:
 
 
 def test_loads_with_trust_remote_code_without_this_package(architecture, loaded_without_package):
-    model, ids, loaded = loaded_without_package[architecture[0].model_type]
+    model, (ids, mask), loaded = loaded_without_package[architecture[0].model_type]
     assert loaded["module"].startswith("transformers_modules.")
     with torch.no_grad():
-        torch.testing.assert_close(torch.tensor(loaded["logits"]), model(ids).logits, atol=1e-5, rtol=1e-5)
-        pooled = model.encoder(ids).pooler_output
+        torch.testing.assert_close(torch.tensor(loaded["logits"]), model(ids, mask).logits, atol=1e-5, rtol=1e-5)
+        pooled = model.encoder(ids, mask).pooler_output
         torch.testing.assert_close(torch.tensor(loaded["pooled"]), pooled, atol=1e-5, rtol=1e-5)
+
+
+def test_a_folder_saved_before_the_restructuring_loads_with_the_same_logits():
+    """tests/fixtures holds a folder the flat-layout package saved, with the logits it gave then."""
+    from transformers import AutoTokenizer
+
+    folder = REPO / "tests" / "fixtures" / "attn_bilstm_saved_before_restructure"
+    expected = json.loads((folder / "expected_logits.json").read_text())
+    # With this package imported, its registered classes (the new layout's code) read the old weights.
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    assert type(model).__module__ == "modeling.models.modeling_attn_bilstm"
+    batch = AutoTokenizer.from_pretrained(folder)(expected["texts"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, torch.tensor(expected["logits"]), atol=1e-6, rtol=1e-5)
 
 
 def test_pretrained_vectors_survive_post_init_and_from_pretrained(architecture, tmp_path):
@@ -342,7 +360,8 @@ def test_auto_lstm_adds_the_weighted_reconstruction_loss_in_training_only():
 )  # fmt: skip
 def test_unpacked_recurrence_matches_the_packed_one(cell, nonlinearity, num_layers, bidirectional):
     """The CPU path (each text reversed within its length) gives the packed path's outputs, states and gradients."""
-    from modeling.modeling_rnn_utils import RNN_CELLS, run_rnn_packed, run_rnn_reversed
+    from modeling.models.modeling_rnn_utils import RNN_CELLS, run_rnn_packed
+    from modeling.models.rnn_kernels import run_rnn_reversed
 
     torch.manual_seed(0)
     kwargs = {"nonlinearity": nonlinearity} if nonlinearity else {}
@@ -366,7 +385,7 @@ def test_unpacked_recurrence_matches_the_packed_one(cell, nonlinearity, num_laye
     for grad, packed_grad in zip(dw, packed_dw):
         torch.testing.assert_close(grad, packed_grad)
     # Without padding, run_rnn calls the module as it is: the same function again.
-    from modeling.modeling_rnn_utils import run_rnn
+    from modeling.models.modeling_rnn_utils import run_rnn
 
     with torch.no_grad():
         full_out, full_h = run_rnn(rnn, inputs, torch.ones(5, 6))
@@ -375,8 +394,8 @@ def test_unpacked_recurrence_matches_the_packed_one(cell, nonlinearity, num_laye
 
 
 def test_glove_reader_takes_words_with_spaces_and_refuses_another_width(tmp_path):
+    from modeling.data.word_vectors import read_glove_vectors
     from modeling.errors import UserInputError
-    from modeling.word_vectors import read_glove_vectors
 
     glove = tmp_path / "glove.txt"
     glove.write_text("good 1 2\n. . . 3 4\nbad 5 6\n")  # the second word holds spaces, as in glove.840B.300d
@@ -390,7 +409,7 @@ def test_glove_reader_takes_words_with_spaces_and_refuses_another_width(tmp_path
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
 def test_cpu_dropout_keeps_each_element_with_probability_one_minus_p(p):
     """The packed-bits mask drops at rate p, from every 16-bit piece of a draw alike, and rescales what it keeps."""
-    from modeling.modeling_rnn_utils import dropout
+    from modeling.models.rnn_kernels import dropout
 
     torch.manual_seed(0)
     inputs = torch.rand(512, 1024) + 1.0  # never 0, so a 0 in the output is a dropped element
@@ -409,7 +428,7 @@ def test_cpu_dropout_keeps_each_element_with_probability_one_minus_p(p):
 
 def test_cpu_dropout_gradient_dtype_and_evaluation():
     """The gradient flows through the kept elements only; the dtype stays; evaluation and p=0 change nothing."""
-    from modeling.modeling_rnn_utils import Dropout, dropout
+    from modeling.models.rnn_kernels import Dropout, dropout
 
     torch.manual_seed(0)
     inputs = torch.randn(8, 64, requires_grad=True)
@@ -425,7 +444,7 @@ def test_cpu_dropout_gradient_dtype_and_evaluation():
 
 def test_cpu_training_without_padding_draws_dropout_between_layers_here():
     """A training batch with no padding still runs through `run_rnn_reversed`, so its dropout is the fast one."""
-    from modeling.modeling_rnn_utils import RNN_CELLS, run_rnn
+    from modeling.models.modeling_rnn_utils import RNN_CELLS, run_rnn
 
     rnn = RNN_CELLS["lstm"](5, 4, num_layers=2, bidirectional=True, batch_first=True, dropout=0.5).train()
     inputs, mask = torch.randn(3, 6, 5), torch.ones(3, 6)

@@ -8,11 +8,11 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, TINY_RNN_OVERRIDES, load_script, toy_rows, write_jsonl_gz
+from conftest import REPO, TINY_RNN_OVERRIDES, toy_rows, write_jsonl_gz
 
 from modeling.data import load_data_config, tokenize_splits
+from modeling.data.tokenization import train_word_tokenizer
 from modeling.errors import UserInputError
-from modeling.tokenization import train_word_tokenizer
 
 TINY_LSTM = ["--model_type", "lstm", "--config_overrides", "embedding_dim=16,hidden_size=8"]
 
@@ -137,16 +137,17 @@ def test_same_seed_same_metrics(run_script, tmp_path, toy_data_dir):
 
 
 def test_resume_skips_a_checkpoint_killed_while_its_state_was_written(tmp_path):
-    train = load_script("train")
+    from modeling.run_folder import resolve_resume
+
     for step, state in ((5, '{"global_step": 5}'), (10, ""), (15, '{"global_st')):  # 10 and 15: cut short
         (tmp_path / f"checkpoint-{step}").mkdir()
         (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
     (tmp_path / "checkpoint-20").mkdir()  # killed before trainer_state.json
     (tmp_path / "checkpoint-old").mkdir()  # a user's copy, not a Trainer checkpoint
     (tmp_path / "checkpoint-old" / "trainer_state.json").write_text('{"global_step": 99}')
-    assert train.resolve_resume("last", str(tmp_path)) == str(tmp_path / "checkpoint-5")
+    assert resolve_resume("last", str(tmp_path)) == str(tmp_path / "checkpoint-5")
     with pytest.raises(UserInputError, match="not a complete checkpoint"):
-        train.resolve_resume(str(tmp_path / "checkpoint-10"), str(tmp_path))
+        resolve_resume(str(tmp_path / "checkpoint-10"), str(tmp_path))
 
 
 def kill_when_checkpoint_appears(command, env, output_dir, step: int) -> None:
@@ -207,7 +208,7 @@ def test_weights_are_only_read_from_safetensors(tmp_path):
 
     import modeling
     from modeling.errors import UserInputError
-    from modeling.loading import load_model_folder
+    from modeling.inference import load_model_folder
 
     model = modeling.LSTMForSequenceClassification(modeling.LSTMConfig(vocab_size=10, num_labels=2))
     model.save_pretrained(tmp_path)

@@ -7,12 +7,8 @@ import pytest
 from PIL import Image
 from scipy.special import softmax
 
-from modeling.reporting import (
-    format_summary,
-    plot_attention,
-    training_curves,
-    write_run_reports,
-)
+from modeling.reporting import format_summary, plot_attention, write_run_reports
+from modeling.reporting.plots import training_curves
 
 LABELS = ["negative", "neutral", "positive"]
 

@@ -10,7 +10,8 @@ import pytest
 from conftest import load_script
 from PIL import Image
 
-from modeling.comparison import (
+from modeling.errors import UserInputError
+from modeling.studies import (
     METRIC_COLUMNS,
     PlannedRun,
     check_vary,
@@ -21,7 +22,6 @@ from modeling.comparison import (
     parse_vary,
     plan_runs,
 )
-from modeling.errors import UserInputError
 
 RNN_OVERRIDES = "embedding_dim=16,hidden_size=8"
 
@@ -64,7 +64,7 @@ def test_parse_vary_and_its_errors():
 
 def test_unknown_key_lists_train_flags(run_script, tmp_path, capsys):
     study = load_script("study")
-    flags = study.train_flags(study.load_train_script())
+    flags = study.train_flags()
     assert {"model_type", "optimizer", "finetune_strategy", "learning_rate"} <= set(flags)
     with pytest.raises(UserInputError, match="choices") as error:
         check_vary([("optimizer", ["sgd", "nesterov"])], flags)

@@ -2,7 +2,7 @@
 
 from transformers import AutoTokenizer
 
-from modeling.tokenization import PAD_TOKEN, UNK_TOKEN, train_word_tokenizer
+from modeling.data.tokenization import PAD_TOKEN, UNK_TOKEN, train_word_tokenizer
 
 TEXTS = ["The movie was great!", "the movie was awful.", "Great acting, great story", "awful awful plot"]
 

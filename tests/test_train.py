@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import TINY_RNN_OVERRIDES, toy_rows
+from conftest import TINY_RNN_OVERRIDES, tiny_overrides, toy_rows
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from modeling.registry import MODEL_SPECS
@@ -30,8 +30,7 @@ def quick_args(output_dir, data_dir, *extra):
 def test_train_saves_a_loadable_model_and_results(run_script, tmp_path, toy_data_dir, model_type):
     output_dir = tmp_path / model_type
     run_script(
-        "train", "--model_type", model_type, "--config_overrides", TINY_RNN_OVERRIDES
-        if model_type == "attn_bilstm" else "embedding_dim=16,hidden_size=8",
+        "train", "--model_type", model_type, "--config_overrides", tiny_overrides(model_type),
         *quick_args(output_dir, toy_data_dir),
     )  # fmt: skip
     results = json.loads((output_dir / "all_results.json").read_text())
@@ -101,9 +100,11 @@ def test_the_data_configs_cut_is_used_and_saved_unless_a_flag_names_another(run_
         assert json.loads((output_dir / "config.json").read_text())["text_truncation"] == expected
 
 
-def test_a_recurrent_model_pads_a_pretrained_tokenizer_on_the_right(run_script, tmp_path, toy_data_dir, minilm):
+def test_a_recurrent_model_pads_a_pretrained_tokenizer_on_the_right(
+    run_script, tmp_path, toy_data_dir, bert_tokenizer_dir
+):
     tokenizer_dir = tmp_path / "left-padding"
-    tokenizer = AutoTokenizer.from_pretrained(minilm)
+    tokenizer = AutoTokenizer.from_pretrained(bert_tokenizer_dir)
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(tokenizer_dir)
     output_dir = tmp_path / "lstm"
@@ -167,11 +168,12 @@ def test_glove_and_tfidf_options(run_script, tmp_path, toy_data_dir):
     assert weights[tokenizer.convert_tokens_to_ids("the")] < weights[tokenizer.convert_tokens_to_ids("good")]
 
 
-def test_pretrained_tokenizer_for_an_rnn(run_script, tmp_path, toy_data_dir, minilm):
+def test_pretrained_tokenizer_for_an_rnn(run_script, tmp_path, toy_data_dir, bert_tokenizer_dir):
     output_dir = tmp_path / "wordpiece"
     run_script(
-        "train", "--model_type", "gru", "--tokenizer_name", minilm, "--config_overrides",
+        "train", "--model_type", "gru", "--tokenizer_name", bert_tokenizer_dir, "--config_overrides",
         "embedding_dim=16,hidden_size=8", *quick_args(output_dir, toy_data_dir),
     )  # fmt: skip
-    assert len(AutoTokenizer.from_pretrained(output_dir)) == 30522
-    assert AutoModelForSequenceClassification.from_pretrained(output_dir).config.vocab_size == 30522
+    vocab_size = len(AutoTokenizer.from_pretrained(bert_tokenizer_dir))
+    assert len(AutoTokenizer.from_pretrained(output_dir)) == vocab_size
+    assert AutoModelForSequenceClassification.from_pretrained(output_dir).config.vocab_size == vocab_size

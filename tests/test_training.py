@@ -75,7 +75,7 @@ def test_lora_adapter_saves_reloads_and_merges(run_script, tmp_path, toy_data_di
     adapter = AutoPeftModelForSequenceClassification.from_pretrained(output_dir, num_labels=num_labels).eval()
     merged = AutoModelForSequenceClassification.from_pretrained(output_dir / "merged").eval()
     assert not any("lora" in name for name, _ in merged.named_parameters())
-    ids = torch.randint(1000, 2000, (3, 9))
+    ids = torch.randint(5, AutoConfig.from_pretrained(checkpoint).vocab_size, (3, 9))
     with torch.no_grad():
         torch.testing.assert_close(adapter(input_ids=ids).logits, merged(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
 

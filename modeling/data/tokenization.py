@@ -1,4 +1,4 @@
-"""Word-level tokenisers for the recurrent models, trained on the training split with the `tokenizers` library.
+"""Tokenisation: word-level tokenisers for the recurrent models, and cutting texts to the length a model reads.
 
 `tokenizers` does the training, normalisation and splitting in Rust; this module only picks the recipe the
 RNN notebooks used (lower-cased words and punctuation, a minimum frequency, a capped vocabulary, [PAD] and [UNK])
@@ -7,14 +7,17 @@ and wraps the result as a `PreTrainedTokenizerFast`, so `AutoTokenizer.from_pret
 
 from collections.abc import Iterable, Iterator
 
+import datasets
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from ..errors import UserInputError
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 # The most frequent words kept by default. Fewer words than a corpus offers keep rare names and topics of one source
 # from being learnt by heart: against 30,000 words, 10,000 raised the attention BiLSTM's test accuracy on IMDB and
-# bbc_news and left tweets (13,968 words seen twice) within the seeds' spread (README, "Results").
+# bbc_news and left tweets (13,968 words seen twice) within the seeds' spread (docs/results.md).
 DEFAULT_VOCAB_SIZE = 10_000
 # Web text carries markup that reads as words: IMDB's reviews hold four `<br />` on average (each `< br / >` after
 # splitting), and a third of the tweets a link (`http :// t . co / [UNK]`, seven tokens). The tokeniser's normaliser
@@ -76,3 +79,59 @@ def _as_strings(texts: Iterable) -> Iterator[str]:
             yield item
         else:
             yield from item
+
+
+# How a text longer than max_length is cut. "head_tail" keeps the first quarter of the budget from its start and the
+# rest from its end, where reviews tend to give their verdict (Sun et al., 2019, "How to fine-tune BERT for text
+# classification", found it best on IMDB); "head" keeps the start alone, as `truncation=True` does.
+TRUNCATION_STRATEGIES = ("head_tail", "head")
+
+
+def check_truncation(truncation: str, name: str = "truncation") -> None:
+    """Refuse a cut that is not one of `TRUNCATION_STRATEGIES`, naming where it came from."""
+    if truncation not in TRUNCATION_STRATEGIES:
+        raise UserInputError(f"{name} must be one of {', '.join(TRUNCATION_STRATEGIES)}, got {truncation!r}")
+
+
+def keep_head_and_tail(ids: list, max_length: int) -> list:
+    """`ids` if it fits in `max_length`, else its first `max_length // 4` items and the rest from its end."""
+    if len(ids) <= max_length:
+        return ids
+    head = max_length // 4
+    return ids[:head] + ids[len(ids) - (max_length - head) :]
+
+
+def saved_truncation(config) -> str:
+    """How a trained model's texts were cut (`config.text_truncation`); "head" for folders saved before it existed."""
+    return getattr(config, "text_truncation", "head")
+
+
+def encode_texts(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, truncation: str = "head"
+) -> dict[str, list[list[int]]]:
+    """Tokenise `texts` (no padding), cutting each to `max_length` tokens as `truncation` says."""
+    check_truncation(truncation)
+    if truncation == "head":
+        return dict(tokenizer(texts, truncation=True, max_length=max_length))
+    # Whole texts, then cut; BERT-style [CLS] and [SEP] stay at either end. verbose=False: no "longer than" warning.
+    encoded = tokenizer(texts, verbose=False)
+    return {key: [keep_head_and_tail(row, max_length) for row in rows] for key, rows in encoded.items()}
+
+
+def tokenize_splits(
+    dataset: datasets.DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int, truncation: str = "head"
+) -> datasets.DatasetDict:
+    """Tokenise every split (batched, cached), cut to `max_length` as `truncation` says; add a `length` column."""
+    # A text whose every character the tokeniser drops still gets one [UNK], so no sequence is empty.
+    fallback = [tokenizer.unk_token_id] if tokenizer.unk_token_id is not None else [tokenizer.pad_token_id]
+
+    def encode(batch: dict) -> dict:
+        encoded = encode_texts(tokenizer, batch["text"], max_length, truncation)
+        for i, ids in enumerate(encoded["input_ids"]):
+            if not ids:
+                encoded["input_ids"][i] = fallback
+                encoded["attention_mask"][i] = [1]
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    return dataset.map(encode, batched=True, desc="Tokenizing")

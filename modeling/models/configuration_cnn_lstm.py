@@ -16,6 +16,7 @@ class CNNLSTMConfig(RNNClassifierConfig):
     """
 
     model_type = "cnn_lstm"
+    tiny_settings = {**RNNClassifierConfig.tiny_settings, "num_filters": 8}
 
     def __init__(self, kernel_sizes: list[int] | tuple[int, ...] = (3, 5), num_filters: int = 128, **kwargs):
         self.kernel_sizes = list(kernel_sizes)

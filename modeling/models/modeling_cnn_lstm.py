@@ -5,7 +5,6 @@ from torch import nn
 
 from .configuration_cnn_lstm import CNNLSTMConfig
 from .modeling_rnn_utils import (
-    Dropout,
     RNNForSequenceClassification,
     RNNModelOutput,
     RNNPreTrainedModel,
@@ -15,6 +14,7 @@ from .modeling_rnn_utils import (
     run_rnn,
     stacked_rnn,
 )
+from .rnn_kernels import Dropout
 
 
 class CNNLSTMModel(RNNPreTrainedModel):

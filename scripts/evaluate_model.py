@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -24,13 +23,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
-# `python scripts/evaluate.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
-# package: put the repository root there instead.
-SCRIPTS_DIR = Path(__file__).resolve().parent
-sys.path[:] = [str(SCRIPTS_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != SCRIPTS_DIR]
-
-import modeling  # noqa: E402, F401  (registers the recurrent architectures with the Auto classes)
-from modeling.data import (  # noqa: E402
+import modeling  # noqa: F401  (registers the recurrent architectures with the Auto classes)
+from modeling.data import (
     SPLITS,
     available_datasets,
     load_data_config,
@@ -38,11 +32,11 @@ from modeling.data import (  # noqa: E402
     saved_truncation,
     tokenize_splits,
 )
-from modeling.errors import UserInputError, cli_entry_point  # noqa: E402
-from modeling.loading import load_model_folder  # noqa: E402
-from modeling.reporting import format_summary, write_run_reports  # noqa: E402
-from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize  # noqa: E402
-from modeling.training import count_parameters  # noqa: E402
+from modeling.errors import UserInputError, cli_entry_point
+from modeling.inference import load_model_folder
+from modeling.reporting import format_summary, write_run_reports
+from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize
+from modeling.training import count_parameters
 
 logger = logging.getLogger("evaluate")
 

@@ -1,4 +1,4 @@
-"""From a dataset config (`data_configs/<name>.yaml`) to a tokenised `DatasetDict` with `text` and `label` columns.
+"""From a dataset config (`data_configs/<name>.yaml`) to a `DatasetDict` with `text` and `label` columns.
 
 Loading and mapping go through `datasets` (`load_dataset`, batched `map` with its cache). What this module adds is
 the part every notebook rewrote: one schema for where the data lives and which columns matter, label names and
@@ -9,19 +9,15 @@ message that says what to fix.
 import gzip
 import json
 import logging
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import datasets
-import yaml
-from transformers import PreTrainedTokenizerBase
 
-from .errors import UserInputError
+from ..errors import UserInputError
+from .config import DATA_CONFIG_DIR, SPLITS, TEXT_TRANSFORMS, DataConfig
 
 logger = logging.getLogger(__name__)
 
-DATA_CONFIG_DIR = Path(__file__).resolve().parent.parent / "data_configs"
-SPLITS = ("train", "validation", "test")
 # File endings `--data_dir` understands, and the `datasets` builder that reads each.
 FILE_BUILDERS = {
     ".jsonl.gz": "json",
@@ -32,66 +28,6 @@ FILE_BUILDERS = {
     ".csv": "csv",
     ".parquet": "parquet",
 }
-
-
-@dataclass
-class DataConfig:
-    """One dataset: where it lives, which columns hold text and label, how to split it (data_configs/README.md)."""
-
-    name: str
-    description: str = ""
-    hub_path: str | None = None
-    hub_config: str | None = None
-    data_dir: str | None = None
-    data_files: dict[str, str] | None = None
-    text_column: str | list[str] = "text"
-    label_column: str = "label"
-    label_names: list[str] | None = None
-    splits: dict[str, str | None] = field(default_factory=lambda: {split: split for split in SPLITS})
-    validation_size: float = 0.1
-    test_size: float = 0.1
-    max_length: int = 128
-    truncation: str = "head_tail"
-    text_transform: str | None = None
-    homepage: str = ""
-    license: str = ""
-
-    @property
-    def text_columns(self) -> list[str]:
-        return [self.text_column] if isinstance(self.text_column, str) else list(self.text_column)
-
-
-def available_datasets() -> list[str]:
-    """Names of the dataset configs shipped in data_configs/."""
-    return sorted(path.stem for path in DATA_CONFIG_DIR.glob("*.yaml"))
-
-
-def load_data_config(name_or_path: str) -> DataConfig:
-    """Read `data_configs/<name>.yaml`, or a YAML file given by path."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = DATA_CONFIG_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise UserInputError(
-            f"unknown dataset {name_or_path!r}; choose one of: {', '.join(available_datasets())}, "
-            "or give the path of a YAML data config"
-        )
-    raw = yaml.safe_load(path.read_text()) or {}
-    known = {f.name for f in fields(DataConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise UserInputError(f"{path}: unknown keys {unknown}; the schema is in data_configs/README.md")
-    raw.setdefault("name", path.stem)
-    config = DataConfig(**raw)
-    if config.splits.get("train") is None:
-        raise UserInputError(f"{path}: splits.train must name a split of the source")
-    if not (0 < config.validation_size and 0 < config.test_size and config.validation_size + config.test_size < 1):
-        raise UserInputError(
-            f"{path}: validation_size and test_size must be above 0 and add up to less than 1, got "
-            f"{config.validation_size} and {config.test_size}"
-        )
-    check_truncation(config.truncation, f"{path}: truncation")
-    return config
 
 
 def load_splits(config: DataConfig, data_dir: str | None = None, seed: int = 42) -> datasets.DatasetDict:
@@ -260,68 +196,3 @@ def _carve_missing_splits(dataset: datasets.DatasetDict, config: DataConfig, see
         dataset["train"], dataset[role] = parts["train"], parts["test"]
         logger.info("made a %s split of %d rows from train (stratified, seed %d)", role, len(parts["test"]), seed)
     return datasets.DatasetDict({split: dataset[split] for split in SPLITS})
-
-
-# How a text longer than max_length is cut. "head_tail" keeps the first quarter of the budget from its start and the
-# rest from its end, where reviews tend to give their verdict (Sun et al., 2019, "How to fine-tune BERT for text
-# classification", found it best on IMDB); "head" keeps the start alone, as `truncation=True` does.
-TRUNCATION_STRATEGIES = ("head_tail", "head")
-
-
-def check_truncation(truncation: str, name: str = "truncation") -> None:
-    """Refuse a cut that is not one of `TRUNCATION_STRATEGIES`, naming where it came from."""
-    if truncation not in TRUNCATION_STRATEGIES:
-        raise UserInputError(f"{name} must be one of {', '.join(TRUNCATION_STRATEGIES)}, got {truncation!r}")
-
-
-def keep_head_and_tail(ids: list, max_length: int) -> list:
-    """`ids` if it fits in `max_length`, else its first `max_length // 4` items and the rest from its end."""
-    if len(ids) <= max_length:
-        return ids
-    head = max_length // 4
-    return ids[:head] + ids[len(ids) - (max_length - head) :]
-
-
-def saved_truncation(config) -> str:
-    """How a trained model's texts were cut (`config.text_truncation`); "head" for folders saved before it existed."""
-    return getattr(config, "text_truncation", "head")
-
-
-def encode_texts(
-    tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, truncation: str = "head"
-) -> dict[str, list[list[int]]]:
-    """Tokenise `texts` (no padding), cutting each to `max_length` tokens as `truncation` says."""
-    check_truncation(truncation)
-    if truncation == "head":
-        return dict(tokenizer(texts, truncation=True, max_length=max_length))
-    # Whole texts, then cut; BERT-style [CLS] and [SEP] stay at either end. verbose=False: no "longer than" warning.
-    encoded = tokenizer(texts, verbose=False)
-    return {key: [keep_head_and_tail(row, max_length) for row in rows] for key, rows in encoded.items()}
-
-
-def tokenize_splits(
-    dataset: datasets.DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int, truncation: str = "head"
-) -> datasets.DatasetDict:
-    """Tokenise every split (batched, cached), cut to `max_length` as `truncation` says; add a `length` column."""
-    # A text whose every character the tokeniser drops still gets one [UNK], so no sequence is empty.
-    fallback = [tokenizer.unk_token_id] if tokenizer.unk_token_id is not None else [tokenizer.pad_token_id]
-
-    def encode(batch: dict) -> dict:
-        encoded = encode_texts(tokenizer, batch["text"], max_length, truncation)
-        for i, ids in enumerate(encoded["input_ids"]):
-            if not ids:
-                encoded["input_ids"][i] = fallback
-                encoded["attention_mask"][i] = [1]
-        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
-        return encoded
-
-    return dataset.map(encode, batched=True, desc="Tokenizing")
-
-
-def join_review_sentences(value: list) -> str:
-    """Goodreads spoilers: `[[spoiler_flag, sentence], ...]` -> the review as one string."""
-    return " ".join(str(pair[1]) for pair in value or [])
-
-
-# Named functions a data config can apply to its text column(s) before anything else.
-TEXT_TRANSFORMS = {"join_review_sentences": join_review_sentences}

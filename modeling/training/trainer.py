@@ -1,150 +1,22 @@
-"""What the `Trainer` lacks for these experiments: fine-tuning strategies, layer-wise learning rates, the optimizer
-comparison, a class-weighted loss and adversarial training on the embeddings. Everything else (loop, schedule,
-checkpoints, devices) is the Trainer's.
+"""The `Trainer` subclass every run uses. It adds what the Trainer lacks for these experiments: layer-wise learning
+rates and the optimizer comparison, length-grouped batches in a seeded random order, predictions in the dataset's
+order, and adversarial training on the embeddings. Everything else (loop, schedule, checkpoints, devices) is the
+Trainer's.
 """
 
 import logging
-import re
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import PreTrainedModel, Trainer, TrainingArguments
+from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PredictionOutput
 
-from .errors import UserInputError
+from ..errors import UserInputError
+from .optimization import layerwise_parameter_groups, resolve_optimizer
 
 logger = logging.getLogger(__name__)
-
-FINETUNE_STRATEGIES = ("full", "freeze", "hybrid", "lora")
-# --optimizer -> (TrainingArguments.optim, optim_args) where the Trainer already builds it; None where it does not.
-# Without --optimizer, the Trainer's own --optim choice (fused AdamW by default) is used as it is.
-OPTIMIZERS = {
-    "adamw": ("adamw_torch_fused", None),
-    "sgd": ("sgd", "momentum=0"),
-    "sgd_momentum": ("sgd", "momentum={momentum}"),
-    "rmsprop": ("rmsprop", None),
-    "adam": None,  # plain Adam (L2 penalty, not decoupled decay) is not among the Trainer's optimizers
-}
-_LAYER_INDEX = re.compile(r"\.layers?\.(\d+)\.")
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
-
-
-def _num_layers(model: nn.Module) -> int:
-    indices = [int(m.group(1)) for name, _ in model.named_parameters() if (m := _LAYER_INDEX.search(name))]
-    return max(indices) + 1 if indices else 0
-
-
-def apply_finetune_strategy(
-    model: PreTrainedModel, strategy: str, unfreeze_top_k: int | None = None, lora_r: int = 8, lora_alpha: int = 16
-) -> nn.Module:
-    """
-    Freeze what `strategy` says and return the model to train.
-
-    - `full`: everything trains.
-    - `freeze`: the pretrained encoder is frozen; only the task head trains.
-    - `hybrid`: embeddings and the lower layers frozen; the top `unfreeze_top_k` layers (default half) and the head
-      train.
-    - `lora`: peft LoRA adapters on the attention projections; the head trains in full. Returns a `PeftModel`.
-    """
-    if strategy not in FINETUNE_STRATEGIES:
-        raise UserInputError(
-            f"unknown fine-tuning strategy {strategy!r}; choose one of: {', '.join(FINETUNE_STRATEGIES)}"
-        )
-    if strategy == "full":
-        return model
-    if strategy == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        # The task head (everything outside the pretrained encoder that has weights) trains in full.
-        head = [
-            name
-            for name, module in model.named_children()
-            if name != model.base_model_prefix and any(True for _ in module.parameters())
-        ]
-        config = LoraConfig(
-            task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.1, modules_to_save=head
-        )
-        return get_peft_model(model, config)
-
-    num_layers = _num_layers(model.base_model)
-    keep = 0 if strategy == "freeze" else (num_layers // 2 if unfreeze_top_k is None else unfreeze_top_k)
-    if not 0 <= keep <= num_layers:
-        raise UserInputError(f"--unfreeze_top_k must be between 0 and {num_layers} (the encoder's layers), got {keep}")
-    for name, param in model.base_model.named_parameters():
-        match = _LAYER_INDEX.search(f".{name}")
-        trainable_layer = match is not None and int(match.group(1)) >= num_layers - keep
-        # In hybrid mode what follows the layers (a pooler) trains with the top layers.
-        after_layers = strategy == "hybrid" and match is None and "embeddings" not in name
-        param.requires_grad_(trainable_layer or after_layers)
-    return model
-
-
-def layerwise_parameter_groups(
-    model: nn.Module, learning_rate: float, weight_decay: float, decay: float, no_decay: set[str] | None = None
-) -> list[dict]:
-    """
-    Optimizer parameter groups with layer-wise learning rates. The head and the top layer get `learning_rate`;
-    each layer below gets `decay` times the one above; the embeddings get the lowest rate. A recurrent encoder
-    counts as one layer, so its groups are embeddings (`lr * decay`), recurrent layers and head (`lr`). Parameters
-    named in `no_decay` (biases, norms) get no weight decay. Each group carries a `name` for the log.
-    """
-    if not 0 < decay <= 1:
-        raise UserInputError(f"--layerwise_lr_decay must be in (0, 1], got {decay}")
-    num_layers = max(_num_layers(model), 1)
-    groups: dict[tuple[str, bool], dict] = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        match = _LAYER_INDEX.search(name)
-        if "embeddings" in name:
-            label, depth = "embeddings", num_layers
-        elif match is not None:
-            label, depth = f"layer {int(match.group(1))}", num_layers - 1 - int(match.group(1))
-        else:
-            label, depth = ("encoder" if name.startswith("encoder.") else "head"), 0
-        decays = no_decay is None or name not in no_decay
-        group = groups.setdefault(
-            (label, decays),
-            {
-                "name": f"{label}{'' if decays else ' (no decay)'}",
-                "params": [],
-                "lr": learning_rate * decay**depth,
-                "weight_decay": weight_decay if decays else 0.0,
-            },
-        )
-        group["params"].append(param)
-    return sorted(groups.values(), key=lambda group: -group["lr"])
-
-
-def resolve_optimizer(
-    name: str | None, args: TrainingArguments, momentum: float, model: nn.Module | None = None
-) -> tuple[type, dict]:
-    """
-    The optimizer class and keyword arguments for `--optimizer name`, reusing the Trainer's where it has one; with
-    `name=None`, those of the Trainer's `args.optim`.
-    """
-    if name is None:
-        return Trainer.get_optimizer_cls_and_kwargs(args, model)
-    if name not in OPTIMIZERS:
-        raise UserInputError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    if OPTIMIZERS[name] is None:  # adam
-        return torch.optim.Adam, {
-            "lr": args.learning_rate,
-            "betas": (args.adam_beta1, args.adam_beta2),
-            "eps": args.adam_epsilon,
-        }
-    optim, optim_args = OPTIMIZERS[name]
-    args.optim = optim
-    args.optim_args = optim_args.format(momentum=momentum) if optim_args else None
-    return Trainer.get_optimizer_cls_and_kwargs(args)
 
 
 class ShuffledLengthGroupedSampler(LengthGroupedSampler):
@@ -154,9 +26,9 @@ class ShuffledLengthGroupedSampler(LengthGroupedSampler):
     The stock sampler sorts each mega-batch (up to 50 batches) by length and yields its batches longest first, so
     training sweeps from long texts to short ones again and again: the optimizer sees dozens of batches of long texts
     in a row, then dozens of short ones. Where lengths vary widely (IMDB reviews run from 10 to 2,470 words) that
-    costs accuracy (README, "Batch order"). Here the batches keep their similar lengths, so padding stays as low, but
-    come in a random order, as in fairseq's and AllenNLP's bucketed batching; the longest still comes first, so
-    running out of memory happens at once rather than late.
+    costs accuracy (docs/results.md, "Batch order"). Here the batches keep their similar lengths, so padding stays
+    as low, but come in a random order, as in fairseq's and AllenNLP's bucketed batching; the longest still comes
+    first, so running out of memory happens at once rather than late.
 
     The stock sampler also draws from the global random state, which a run resumed in the middle of an epoch holds in
     another state than the original run did; this one draws from its own generator, seeded by seed and epoch, so a
@@ -323,38 +195,3 @@ def _take_rows(value, index: np.ndarray):
     if isinstance(value, (tuple, list)):
         return type(value)(_take_rows(item, index) for item in value)
     return value[index]
-
-
-def class_weighted_loss(
-    labels: list[int], num_labels: int, label_smoothing: float = 0.0
-) -> tuple[Callable, list[float]]:
-    """
-    A `compute_loss_func` for the Trainer: cross-entropy weighted by inverse class frequency (scikit-learn's
-    "balanced" weights), with `label_smoothing` (the Trainer smooths only the losses it computes itself), plus any
-    auxiliary loss the model returns. Also returns the weights, for the log.
-    """
-    from sklearn.utils.class_weight import compute_class_weight
-
-    present = np.unique(labels)
-    weights = np.ones(num_labels)
-    weights[present] = compute_class_weight("balanced", classes=present, y=np.asarray(labels))
-    weight_tensor = torch.tensor(weights, dtype=torch.float32)
-
-    def loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | None = None) -> torch.Tensor:
-        logits = outputs["logits"]
-        weight = weight_tensor.to(logits.device)
-        if num_items_in_batch is None:
-            value = nn.functional.cross_entropy(logits, labels, weight=weight, label_smoothing=label_smoothing)
-        else:  # the Trainer counted the examples over all processes and scales the loss to match
-            value = nn.functional.cross_entropy(
-                logits, labels, weight=weight, label_smoothing=label_smoothing, reduction="sum"
-            )
-            value = value / num_items_in_batch
-        auxiliary = outputs.get("auxiliary_loss")  # a mean over this batch
-        if auxiliary is not None and num_items_in_batch is not None:
-            # Scaled like the cross-entropy above (this batch's share of the accumulated, all-process batch), so
-            # that gradient accumulation and several processes do not multiply its weight.
-            auxiliary = auxiliary * labels.shape[0] / num_items_in_batch
-        return value if auxiliary is None else value + auxiliary
-
-    return loss, weights.tolist()

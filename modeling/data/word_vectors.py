@@ -7,7 +7,7 @@ import torch
 from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfTransformer
 
-from .errors import UserInputError
+from ..errors import UserInputError
 
 
 def read_glove_vectors(path: str | Path, vocab: dict[str, int], initial: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -1,0 +1,18 @@
+"""Training: the Trainer subclass, fine-tuning strategies, optimizers and layer-wise groups, losses."""
+
+from .losses import class_weighted_loss
+from .optimization import OPTIMIZERS, layerwise_parameter_groups, resolve_optimizer
+from .strategies import FINETUNE_STRATEGIES, apply_finetune_strategy, count_parameters
+from .trainer import ShuffledLengthGroupedSampler, TextClassificationTrainer
+
+__all__ = [
+    "FINETUNE_STRATEGIES",
+    "OPTIMIZERS",
+    "ShuffledLengthGroupedSampler",
+    "TextClassificationTrainer",
+    "apply_finetune_strategy",
+    "class_weighted_loss",
+    "count_parameters",
+    "layerwise_parameter_groups",
+    "resolve_optimizer",
+]

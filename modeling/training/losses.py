@@ -1,0 +1,42 @@
+"""A class-weighted loss for the Trainer, for data whose classes are far from balanced."""
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def class_weighted_loss(
+    labels: list[int], num_labels: int, label_smoothing: float = 0.0
+) -> tuple[Callable, list[float]]:
+    """
+    A `compute_loss_func` for the Trainer: cross-entropy weighted by inverse class frequency (scikit-learn's
+    "balanced" weights), with `label_smoothing` (the Trainer smooths only the losses it computes itself), plus any
+    auxiliary loss the model returns. Also returns the weights, for the log.
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
+    weights = np.ones(num_labels)
+    weights[present] = compute_class_weight("balanced", classes=present, y=np.asarray(labels))
+    weight_tensor = torch.tensor(weights, dtype=torch.float32)
+
+    def loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | None = None) -> torch.Tensor:
+        logits = outputs["logits"]
+        weight = weight_tensor.to(logits.device)
+        if num_items_in_batch is None:
+            value = nn.functional.cross_entropy(logits, labels, weight=weight, label_smoothing=label_smoothing)
+        else:  # the Trainer counted the examples over all processes and scales the loss to match
+            value = nn.functional.cross_entropy(
+                logits, labels, weight=weight, label_smoothing=label_smoothing, reduction="sum"
+            )
+            value = value / num_items_in_batch
+        auxiliary = outputs.get("auxiliary_loss")  # a mean over this batch
+        if auxiliary is not None and num_items_in_batch is not None:
+            # Scaled like the cross-entropy above (this batch's share of the accumulated, all-process batch), so
+            # that gradient accumulation and several processes do not multiply its weight.
+            auxiliary = auxiliary * labels.shape[0] / num_items_in_batch
+        return value if auxiliary is None else value + auxiliary
+
+    return loss, weights.tolist()
