@@ -17,7 +17,9 @@ from .errors import UserInputError
 from .registry import MODEL_SPECS, ModelSpec, get_model_spec, parse_config_overrides
 from .training import FINETUNE_STRATEGIES, OPTIMIZERS
 
-_FAMILY_WORDS = {"recurrent": "recurrent model trained from scratch", "transformer": "pretrained transformer"}
+# How errors name each family: the types it holds, and one model of it.
+_FAMILY_TYPES = {"recurrent": "the recurrent types", "transformer": "the pretrained transformer types"}
+_FAMILY_MODEL = {"recurrent": "a recurrent model trained from scratch", "transformer": "a pretrained transformer"}
 
 
 @dataclass
@@ -111,8 +113,8 @@ class ModelArguments:
             for name in spec.family.own_flags:
                 if getattr(self, name) != defaults[name]:
                     raise UserInputError(
-                        f"--{name} is for the {_FAMILY_WORDS[spec.family.name]} types; {self.model_type} is "
-                        f"a {_FAMILY_WORDS[self.spec.family.name]}"
+                        f"--{name} is for {_FAMILY_TYPES[spec.family.name]}; {self.model_type} is "
+                        f"{_FAMILY_MODEL[self.spec.family.name]}"
                     )
         _check_positive(
             {"--vocab_size": self.vocab_size, "--min_frequency": self.min_frequency, "--lora_r": self.lora_r}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 from .errors import UserInputError
 
@@ -25,8 +26,13 @@ def load_model_folder(
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError) as error:
         raise UserInputError(f"{folder} holds no loadable tokenizer ({error}); save one beside the model") from error
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a bar per weight file adds nothing to a prediction's output
     try:
         model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, **model_kwargs)
     except OSError as error:
         raise UserInputError(f"{folder} holds no safetensors weights ({error})") from error
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return model.to(device).eval(), tokenizer

@@ -184,6 +184,8 @@ def main() -> list[dict]:
             else:
                 weights, source = token_weights(outputs.attentions)
                 weights = weights.float().cpu().numpy()  # (batch, seq_len)
+                if getattr(model.config, "pooling", None) == "attention_max":
+                    source += "; max pooling gives the other half of the pooled vector"
 
         for offset, (row, probs) in enumerate(zip(rows, probabilities)):
             index = start + offset

@@ -211,6 +211,8 @@ def main() -> None:
             "optimizer": model_args.optimizer,
             "momentum": model_args.momentum if model_args.optimizer == "sgd_momentum" else None,
             "adversarial_epsilon": trainer.adversarial_epsilon,
+            "glove_path": absolute_if_local(model_args.glove_path),
+            "tfidf_weighting": model_args.tfidf_weighting,
         }
         (output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2) + "\n")
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}

@@ -497,3 +497,11 @@ def test_model_index_names_only_whole_hub_splits_as_the_hub_does(tmp_path, run_s
         ("toy_sentiment", None, "validation"),
         ("toy_sentiment", None, "test"),
     }
+
+
+def test_the_card_train_py_writes_lists_the_settings_that_shaped_the_model(trained):
+    text = (trained("attn_bilstm") / "README.md").read_text()
+    assert "- label smoothing factor: 0.1" in text  # the recurrent default
+    assert "word_dropout=0.1" in text and "pooling=attention_max" in text
+    assert "- warmup: 5% of the training steps" in text and "warmup steps: 0.05" not in text
+    assert "GloVe" not in text and "TF-IDF" not in text  # neither was used

@@ -177,3 +177,14 @@ def test_pretrained_tokenizer_for_an_rnn(run_script, tmp_path, toy_data_dir, ber
     vocab_size = len(AutoTokenizer.from_pretrained(bert_tokenizer_dir))
     assert len(AutoTokenizer.from_pretrained(output_dir)) == vocab_size
     assert AutoModelForSequenceClassification.from_pretrained(output_dir).config.vocab_size == vocab_size
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_finished_run_removes_its_checkpoints_unless_told_to_keep_them(run_script, tmp_path, toy_data_dir, keep):
+    output_dir = tmp_path / "run"
+    run_script(
+        "train", "--model_type", "gru", "--config_overrides", tiny_overrides("gru"),
+        *quick_args(output_dir, toy_data_dir), *(["--keep_checkpoints"] if keep else []),
+    )  # fmt: skip
+    assert bool(list(output_dir.glob("checkpoint-*"))) == keep
+    assert (output_dir / "model.safetensors").is_file()

@@ -47,13 +47,14 @@ IMAGES = {
 ARCHITECTURE_SETTINGS = (
     "vocab_size", "embedding_dim", "cell_type", "kernel_sizes", "num_filters", "hidden_size", "dim", "hidden_dim",
     "intermediate_size", "num_layers", "num_hidden_layers", "n_layers", "num_attention_heads", "n_heads",
-    "bidirectional", "attention_dim", "reconstruction_weight", "dropout", "use_token_weights", "freeze_embeddings",
+    "bidirectional", "attention_dim", "pooling", "ngram_embedding_dim", "reconstruction_weight", "dropout",
+    "word_dropout", "use_token_weights", "freeze_embeddings",
 )  # fmt: skip
 # training_args.json values worth a line in the card.
 HYPERPARAMETERS = (
     "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
-    "weight_decay", "warmup_steps", "lr_scheduler_type", "optim", "max_grad_norm", "metric_for_best_model", "seed",
-    "fp16", "bf16", "adversarial_epsilon",
+    "weight_decay", "warmup_steps", "lr_scheduler_type", "optim", "max_grad_norm", "label_smoothing_factor",
+    "metric_for_best_model", "seed", "fp16", "bf16", "adversarial_epsilon", "glove_path", "tfidf_weighting",
 )  # fmt: skip
 EXAMPLE_TEXT = "I really enjoyed this, it was great!"
 # The model-index needs a dataset name; this one stands for "not given" and is never read back as a name.
@@ -445,6 +446,9 @@ def _training_section(run: dict) -> str:
         values["optimizer_steps"] = state["global_step"]
     if state.get("best_global_step"):
         values["best_step"] = state["best_global_step"]
+    if isinstance(values.get("warmup_steps"), float) and 0 < values["warmup_steps"] < 1:
+        # TrainingArguments reads a warm-up below 1 as a fraction of the training steps.
+        values["warmup"] = f"{values.pop('warmup_steps'):.0%} of the training steps"
     lines = [f"- {key.replace('_', ' ')}: {value}" for key, value in values.items()]
     if isinstance(results.get("train_runtime"), (int, float)):
         lines.append(f"- training time: {results['train_runtime']:.1f} s")

@@ -143,7 +143,12 @@ def plot_training_curves(log_history: list[dict] | None, path: str | Path, title
     metric_axes.set_title("Validation metrics")
     metric_axes.set_xlabel("Epoch")
     metric_axes.set_ylabel("Score")
-    metric_axes.set_ylim(0, 1.05)
+    if drawn:
+        # Fit the axis to the scores (four curves within a few hundredths of each other would be one band on 0-1).
+        scores = [value for key in EVAL_CURVES if key in curves for _, value in curves[key]]
+        low, high = min(scores), max(scores)
+        margin = max(0.1 * (high - low), 0.005)
+        metric_axes.set_ylim(max(0.0, low - margin), min(1.0, high + margin))
     metric_axes.grid(alpha=0.3)
     if drawn:
         metric_axes.legend(loc="lower right")
@@ -157,7 +162,9 @@ def plot_attention(
     tokens: list[str], weights: list[float] | np.ndarray, path: str | Path, title: str = "Attention", per_row: int = 10
 ) -> Path:
     """
-    Draw one text's tokens in reading order, `per_row` to a row, each cell coloured by its attention weight.
+    Draw one text's tokens in reading order, `per_row` to a row, each cell coloured by its attention weight. The
+    colours span the text's own range of weights (lowest to highest), so that the words that mattered stand out
+    even where the weights are nearly even.
 
     Args:
         tokens: the tokens as the tokenizer produced them.
@@ -177,13 +184,15 @@ def plot_attention(
 
     figure = Figure(figsize=(min(1.3 * per_row + 2.5, 16), 0.55 * rows + 2.0), layout="constrained")
     axes = figure.subplots()
-    vmax = float(np.nanmax(weights)) if len(weights) and np.nanmax(weights) > 0 else 1.0
-    image = axes.imshow(grid, cmap="Reds", vmin=0.0, vmax=vmax, aspect="auto")
+    vmin, vmax = (float(np.nanmin(weights)), float(np.nanmax(weights))) if len(weights) else (0.0, 1.0)
+    if vmax - vmin < 1e-12:  # all equal: one colour, the middle of the scale
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    image = axes.imshow(grid, cmap="Reds", vmin=vmin, vmax=vmax, aspect="auto")
     for index, (token, weight) in enumerate(zip(tokens, weights)):
         row, column = divmod(index, per_row)
         shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in token)
         shown = shown if len(shown) <= 14 else shown[:13] + "…"
-        color = "white" if weight > 0.6 * vmax else "black"
+        color = "white" if weight > vmin + 0.6 * (vmax - vmin) else "black"
         # parse_math=False: a `$` in a text is a dollar sign, not the start of a formula.
         axes.text(
             column, row, shown, ha="center", va="center", fontsize=8, color=color, parse_math=False, in_layout=False

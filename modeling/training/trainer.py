@@ -18,6 +18,9 @@ from .optimization import layerwise_parameter_groups, resolve_optimizer
 
 logger = logging.getLogger(__name__)
 
+# Columns the tokenised datasets carry beside the model inputs: the raw text and the token count.
+OWN_COLUMNS = ("text", "length")
+
 
 class ShuffledLengthGroupedSampler(LengthGroupedSampler):
     """
@@ -128,6 +131,12 @@ class TextClassificationTrainer(Trainer):
         if smoothed and auxiliary is not None:
             loss = loss + auxiliary
         return (loss, outputs) if return_outputs else loss
+
+    def _remove_unused_columns(self, dataset, description: str | None = None):
+        # `text` (kept for the reports) and `length` are this project's own columns, not model inputs: drop them
+        # quietly, so that the Trainer's notice about unused columns is not logged at every evaluation.
+        own = [column for column in OWN_COLUMNS if column in dataset.column_names]
+        return super()._remove_unused_columns(dataset.remove_columns(own) if own else dataset, description)
 
     def _get_train_sampler(self, train_dataset=None) -> torch.utils.data.Sampler | None:
         sampler = super()._get_train_sampler(train_dataset)
