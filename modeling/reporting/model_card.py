@@ -593,15 +593,18 @@ def _usage_section(run: dict, model_ref: str) -> str:
         folder = f'snapshot_download("{model_ref}")' if _is_hub_id(model_ref) else f'"{model_ref}"'
         parts.append(
             f"`{ADAPTER_DIR}/` holds the LoRA adapter alone, for peft. peft rebuilds the base checkpoint it names, "
-            "whose head may have another size, so give it the labels:\n\n"
+            "whose head may have another size and whose weights may be stored in half precision, so give it the "
+            "labels and the dtype the adapter trained in:\n\n"
             "```python\n"
+            "import torch\n"
             + ("from huggingface_hub import snapshot_download\n" if _is_hub_id(model_ref) else "")
             + "from peft import AutoPeftModelForSequenceClassification\n"
             "from transformers import AutoConfig\n\n"
             f"folder = {folder}\n"
             "labels = AutoConfig.from_pretrained(folder)\n"
             "adapter_model = AutoPeftModelForSequenceClassification.from_pretrained(\n"
-            f'    f"{{folder}}/{ADAPTER_DIR}", id2label=labels.id2label, label2id=labels.label2id\n'
+            f'    f"{{folder}}/{ADAPTER_DIR}", id2label=labels.id2label, label2id=labels.label2id,\n'
+            "    dtype=torch.float32,\n"
             ")\n"
             "```"
         )
