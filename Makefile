@@ -10,11 +10,11 @@ export HF_DATASETS_OFFLINE ?= 1
 FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 TORCH_SPEC ?= $(or $(lastword $(sort $(wildcard $(addsuffix /torch-*+cpu-*.whl,$(FIND_LINKS))))),torch)
 
-.PHONY: setup demo train-full test test-slow quality style clean
+.PHONY: setup demo train-full test test-slow check-wheel quality style clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
@@ -39,6 +39,11 @@ test: setup
 # The tests marked slow: the real pretrained MiniLM and the reference programs of ../shared, and long runs.
 test-slow: setup
 	$(BIN)/python -m pytest -q -n auto --dist loadfile -m slow
+
+# A wheel built from this repository, installed into a fresh venv outside it: every data config and the bundled data
+# are found, and scripts/train.py runs against that install.
+check-wheel: setup
+	$(BIN)/python -m pytest -q -m "slow or not slow" tests/test_packaging.py
 
 quality: setup
 	$(BIN)/ruff check modeling scripts tests

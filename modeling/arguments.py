@@ -71,7 +71,18 @@ class ModelArguments:
     lora_r: int = field(default=8, metadata={"help": "With --finetune_strategy lora: the adapters' rank."})
     lora_alpha: int = field(default=16, metadata={"help": "With --finetune_strategy lora: the adapters' scaling."})
     merge_lora: bool = field(
-        default=False, metadata={"help": "With --finetune_strategy lora: also save a plain merged model in merged/."}
+        default=False,
+        metadata={
+            "help": "No longer taken: a LoRA run always saves the merged model in --output_dir, the adapter in "
+            "adapter/."
+        },
+    )
+    ignore_mismatched_sizes: bool = field(
+        default=False,
+        metadata={
+            "help": "Transformer types: start afresh the checkpoint's weights whose shape differs from the model's, "
+            "such as a classification head for another number of labels."
+        },
     )
     layerwise_lr_decay: float = field(
         default=1.0,
@@ -121,8 +132,11 @@ class ModelArguments:
         )
         if self.adversarial_epsilon < 0:
             raise UserInputError(f"--adversarial_epsilon must be 0 (off) or positive, got {self.adversarial_epsilon}")
-        if self.merge_lora and self.finetune_strategy != "lora":
-            raise UserInputError("--merge_lora needs --finetune_strategy lora")
+        if self.merge_lora:
+            raise UserInputError(
+                "--merge_lora is no longer needed: a LoRA run always saves the merged model in --output_dir and "
+                "the adapter in its adapter/ folder"
+            )
         # Parsed once, here: bad keys or values fail before anything is loaded.
         self.overrides: dict = (
             {} if self.spec.is_pretrained else parse_config_overrides(self.config_overrides, self.spec.config_class)

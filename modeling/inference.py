@@ -1,4 +1,5 @@
-"""Loading a trained model folder for inference, safely and with a clear error when the folder is not one."""
+"""Loading a trained model folder for inference, safely and with a clear error when the folder is not one, and the
+cut of long texts that the model trained with."""
 
 from pathlib import Path
 
@@ -6,7 +7,11 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from .data import saved_truncation
 from .errors import UserInputError
+
+# Without any other limit (a tokenizer that records no length, a model without position embeddings), cut here.
+FALLBACK_MAX_LENGTH = 512
 
 
 def load_model_folder(
@@ -36,3 +41,25 @@ def load_model_folder(
         if bars:
             hf_logging.enable_progress_bar()
     return model.to(device).eval(), tokenizer
+
+
+def saved_cut(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, requested: int | None = None
+) -> tuple[int, str]:
+    """
+    How to cut texts for `model`: (max_length, truncation), as it trained. scripts/train.py saves the length as the
+    tokenizer's `model_max_length` and the cut ("head_tail" or "head") as `config.text_truncation`; predict.py,
+    evaluate_model.py and benchmark.py all take them from here. A `requested` length (their --max_length) wins,
+    but never more positions than the model has. A tokenizer that records no length (or a huge one) falls back to
+    the model's positions, then to 512.
+    """
+    positions = getattr(model.config, "max_position_embeddings", None)
+    truncation = saved_truncation(model.config)
+    if requested is not None:
+        if positions is not None and requested > positions:
+            raise UserInputError(f"--max_length {requested} exceeds the model's {positions} positions")
+        return requested, truncation
+    # Tokenizers that record no length say so with a huge number (1e30).
+    saved = tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else None
+    limits = [limit for limit in (saved, positions) if limit is not None]
+    return (min(limits) if limits else FALLBACK_MAX_LENGTH), truncation

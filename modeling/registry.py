@@ -67,7 +67,14 @@ TRANSFORMER = ModelFamily(
     # With less of the model training, a larger step suits: a frozen encoder leaves only the head, LoRA only small
     # adapters.
     strategy_defaults={"freeze": {"learning_rate": 1e-3}, "lora": {"learning_rate": 5e-4}},
-    own_flags=("finetune_strategy", "unfreeze_top_k", "lora_r", "lora_alpha", "merge_lora"),
+    own_flags=(
+        "finetune_strategy",
+        "unfreeze_top_k",
+        "lora_r",
+        "lora_alpha",
+        "merge_lora",
+        "ignore_mismatched_sizes",
+    ),  # fmt: skip
 )
 
 
@@ -220,9 +227,19 @@ def create_model(
         "label2id": {name: i for i, name in enumerate(label_names)},
     }
     if spec.is_pretrained:
-        return AutoModelForSequenceClassification.from_pretrained(
-            checkpoint, dtype=torch.float32, ignore_mismatched_sizes=ignore_mismatched_sizes, **labels
-        )
+        try:
+            return AutoModelForSequenceClassification.from_pretrained(
+                checkpoint, dtype=torch.float32, ignore_mismatched_sizes=ignore_mismatched_sizes, **labels
+            )
+        except (RuntimeError, ValueError) as error:
+            if "ignore_mismatched_sizes" not in str(error) and "size mismatch" not in str(error):
+                raise
+            heads = _checkpoint_labels(checkpoint)
+            found = f"its head has {heads} labels, the data has {len(label_names)}" if heads else "shapes differ"
+            raise UserInputError(
+                f"--model_name_or_path {checkpoint} does not fit the model ({found}); pass --ignore_mismatched_sizes "
+                "to start the weights that differ afresh"
+            ) from None
     config = spec.config_class(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -231,3 +248,11 @@ def create_model(
         **(config_overrides or {}),
     )
     return AutoModelForSequenceClassification.from_config(config)
+
+
+def _checkpoint_labels(checkpoint: str) -> int | None:
+    """The number of labels of `checkpoint`'s classification head, as its config says (None where unreadable)."""
+    try:
+        return AutoConfig.from_pretrained(checkpoint).num_labels
+    except (OSError, ValueError):
+        return None

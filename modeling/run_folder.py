@@ -19,12 +19,15 @@ REPORT_FILE = "classification_report.txt"
 CARD_FILE = "README.md"
 PLOT_FILES = ("confusion_matrix.png", "per_class_f1.png", "training_curves.png")
 CHECKPOINT_GLOB = f"{PREFIX_CHECKPOINT_DIR}-*"
+# A LoRA run's adapter (peft's files and the tokenizer), beside the merged model at the folder's top.
+ADAPTER_DIR = "adapter"
 
 # Everything a run of train.py writes into --output_dir (README, "What a run leaves"). --overwrite_output_dir removes
-# these first, so that nothing of the previous run outlives it: a LoRA adapter left beside a new full model would be
-# loaded on top of it, and the Trainer merges new metrics into an old all_results.json. Other files stay.
+# these first, so that nothing of the previous run outlives it: a LoRA adapter left at the top beside a new full model
+# (as earlier versions saved it) would be loaded on top of it, and the Trainer merges new metrics into an old
+# all_results.json. Other files stay. "merged" is the merged model earlier versions saved with --merge_lora.
 RUN_OUTPUTS = (
-    CHECKPOINT_GLOB, "merged", "runs", "config.json", "generation_config.json", "*.safetensors",
+    CHECKPOINT_GLOB, ADAPTER_DIR, "merged", "runs", "config.json", "generation_config.json", "*.safetensors",
     "*.safetensors.index.json", "pytorch_model*.bin", "adapter_config.json", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "added_tokens.json", "configuration_*.py",
     "modeling_*.py", "rnn_kernels.py", CARD_FILE, "*results.json", STATE_FILE, TRAINING_ARGS_FILE,

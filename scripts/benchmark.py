@@ -50,9 +50,9 @@ import torch
 import transformers
 from transformers import DataCollatorWithPadding
 
-from modeling.data import encode_texts, load_data_config, load_splits, saved_truncation
+from modeling.data import encode_texts, load_data_config, load_splits
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder
+from modeling.inference import load_model_folder, saved_cut
 from modeling.timing import BATCH_COUNT, SINGLE_COUNT
 
 SCRIPTS_DIR = Path(__file__).resolve().parent
@@ -319,10 +319,10 @@ def project_timing_inputs(model_dir: str, comparison_name: str, data_root: str) 
     texts = test.select(range(min(len(test), max(SINGLE_COUNT, BATCH_SIZE * BATCH_COUNT))))["text"]
     collator = DataCollatorWithPadding(tokenizer)
 
-    truncation = saved_truncation(model.config)
+    max_length, truncation = saved_cut(model, tokenizer, comparison.max_length)  # the peers' length
 
     def prepare(batch: list[str]) -> dict:
-        encoded = encode_texts(tokenizer, batch, comparison.max_length, truncation)
+        encoded = encode_texts(tokenizer, batch, max_length, truncation)
         rows = [dict(zip(encoded, row)) for row in zip(*encoded.values())]
         return {key: value.to(device) for key, value in collator(rows).items()}
 

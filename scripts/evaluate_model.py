@@ -29,11 +29,10 @@ from modeling.data import (
     available_datasets,
     load_data_config,
     load_splits,
-    saved_truncation,
     tokenize_splits,
 )
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder
+from modeling.inference import load_model_folder, saved_cut
 from modeling.reporting import format_summary, write_run_reports
 from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize
 from modeling.training import count_parameters
@@ -57,7 +56,8 @@ def parse_args() -> argparse.Namespace:
         "--max_length",
         type=int,
         default=None,
-        help="Truncate texts to this many tokens (default: the data config's, capped at what the model supports).",
+        help="Truncate texts to this many tokens (default: the length the model trained with, saved as its "
+        "tokenizer's model_max_length), cut as it trained.",
     )
     parser.add_argument(
         "--output_dir", default=None, help="Where the reports go (default: MODEL/eval-<dataset>-<split>)."
@@ -83,17 +83,6 @@ def parse_args() -> argparse.Namespace:
     if args.latency_samples < 0:
         raise UserInputError(f"--latency_samples must be 0 or more, got {args.latency_samples}")
     return args
-
-
-def resolve_max_length(requested: int | None, default: int, model, tokenizer) -> int:
-    """`requested`, or `default` capped at the tokenizer's length; never more positions than the model has."""
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if requested is not None:
-        if positions is not None and requested > positions:
-            raise UserInputError(f"--max_length {requested} exceeds the model's {positions} positions")
-        return requested
-    limits = [default, positions, tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else None]
-    return min(limit for limit in limits if limit is not None)
 
 
 def check_labels(model, label_names: list[str], dataset_name: str) -> None:
@@ -169,8 +158,7 @@ def main() -> dict:
     split = raw[args.split]
     if args.max_samples is not None:
         split = split.select(range(min(args.max_samples, len(split))))
-    max_length = resolve_max_length(args.max_length, data_config.max_length, model, tokenizer)
-    truncation = saved_truncation(model.config)
+    max_length, truncation = saved_cut(model, tokenizer, args.max_length)
     rows = tokenize_splits(datasets.DatasetDict({args.split: split}), tokenizer, max_length, truncation)[args.split]
     collator = DataCollatorWithPadding(tokenizer)
     logger.info("%s %s: %d texts, max_length %d, on %s", data_config.name, args.split, len(rows), max_length, device)
@@ -192,6 +180,7 @@ def main() -> dict:
         "split": args.split,
         "num_samples": len(rows),
         "max_length": max_length,
+        "truncation": truncation,
         **{key: value for key, value in metrics.items() if isinstance(value, float)},
         "loss": loss,
         "per_class": {

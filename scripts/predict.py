@@ -9,7 +9,8 @@ Texts come from the arguments, from --file (one per line) or, when neither is gi
 line). Each text's predicted label and class probabilities are printed, or one JSON object per line with --json.
 --explain writes one attention heatmap per text into --output_dir: the attention over time for attn_bilstm, and
 the last layer's attention from [CLS] averaged over heads for the transformers. Any text is accepted: empty or
-whitespace-only texts, any script, control characters; long texts are truncated to the model's maximum length.
+whitespace-only texts, any script, control characters; long texts are cut as in training (to the length the model
+trained with, keeping start and end where it did).
 """
 
 import argparse
@@ -24,13 +25,11 @@ from scipy.special import softmax
 from transformers import DataCollatorWithPadding
 
 import modeling  # noqa: F401  (registers the recurrent architectures with the Auto classes)
-from modeling.data import saved_truncation, tokenize_splits
+from modeling.data import tokenize_splits
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder
+from modeling.inference import load_model_folder, saved_cut
 from modeling.reporting import plot_attention
 
-# Without any other limit (a tokenizer that records none, a model without position embeddings), truncate here.
-FALLBACK_MAX_LENGTH = 512
 PREVIEW_CHARS = 60
 
 
@@ -49,8 +48,8 @@ def parse_args() -> argparse.Namespace:
         "--max_length",
         type=int,
         default=None,
-        help="Truncate texts to this many tokens (default: the tokenizer's model_max_length, within the model's "
-        "positions).",
+        help="Truncate texts to this many tokens (default: the length the model trained with, saved as its "
+        "tokenizer's model_max_length), cut as it trained (start and end, or start alone).",
     )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if present).")
     args = parser.parse_args()
@@ -86,18 +85,6 @@ def read_texts(args: argparse.Namespace) -> list[str]:
     if not texts:
         raise UserInputError("no texts to classify: give them as arguments, with --file F, or on standard input")
     return texts
-
-
-def resolve_max_length(requested: int | None, model, tokenizer) -> int:
-    """`requested`, or the tokenizer's model_max_length; never more positions than the model has."""
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if requested is not None:
-        if positions is not None and requested > positions:
-            raise UserInputError(f"--max_length {requested} exceeds the model's {positions} positions")
-        return requested
-    limits = [positions, tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else None]
-    limits = [limit for limit in limits if limit is not None]
-    return min(limits) if limits else FALLBACK_MAX_LENGTH
 
 
 def token_weights(attentions: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, str]:
@@ -147,14 +134,14 @@ def main() -> list[dict]:
         **({"attn_implementation": "eager"} if args.explain else {}),
     )
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    max_length = resolve_max_length(args.max_length, model, tokenizer)
+    max_length, truncation = saved_cut(model, tokenizer, args.max_length)
 
     # tokenize_splits gives a text that tokenises to nothing one [UNK], and cuts long ones, as in training.
     encoded = tokenize_splits(
         datasets.DatasetDict({"predict": datasets.Dataset.from_dict({"text": texts})}),
         tokenizer,
         max_length,
-        saved_truncation(model.config),
+        truncation,
     )["predict"]
     columns = [name for name in encoded.column_names if name in ("input_ids", "attention_mask", "token_type_ids")]
     encoded = encoded.select_columns(columns)

@@ -31,15 +31,28 @@ from modeling.errors import cli_entry_point
 from modeling.hub import check_repo_id, push_to_hub
 from modeling.metrics import build_compute_metrics
 from modeling.registry import create_model
-from modeling.reporting import dataset_card_arguments, format_summary, write_model_card, write_run_reports
+from modeling.reporting import (
+    dataset_card_arguments,
+    format_summary,
+    split_coverage,
+    write_model_card,
+    write_run_reports,
+)
 from modeling.run_folder import (
+    ADAPTER_DIR,
     TRAINING_ARGS_FILE,
     check_output_dir,
     clear_previous_run,
     remove_checkpoints,
     resolve_resume,
 )
-from modeling.training import TextClassificationTrainer, apply_finetune_strategy, class_weighted_loss, count_parameters
+from modeling.training import (
+    TextClassificationTrainer,
+    apply_finetune_strategy,
+    class_weighted_loss,
+    count_parameters,
+    merge_lora_into_trainer,
+)
 
 logger = logging.getLogger("train")
 
@@ -59,6 +72,7 @@ def build_tokenizer(
     name = model_args.tokenizer_name or checkpoint
     if name is not None:
         tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer.model_max_length = max_length  # saved with it: inference cuts at the length trained with
         if checkpoint is None:  # a recurrent model: it reads each text's tokens from the left of its row
             tokenizer.padding_side = "right"
         return tokenizer
@@ -106,6 +120,7 @@ def main() -> None:
     # 1. Data: read, label and split once; tokenise once (the other processes wait, then read the cache).
     with training_args.main_process_first(desc="loading the dataset"):
         raw = load_splits(data_config, data_args.data_dir, seed=training_args.seed)
+    split_sizes = {split: len(rows) for split, rows in raw.items()}  # before any --max_*_samples
     for split, limit in (
         ("train", data_args.max_train_samples),
         ("validation", data_args.max_eval_samples),
@@ -138,6 +153,7 @@ def main() -> None:
         config_overrides=model_args.overrides,
         use_token_weights=model_args.tfidf_weighting,
         freeze_embeddings=model_args.freeze_embeddings,
+        ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
     )
     model.config.text_truncation = truncation  # saved with the model: predict and evaluate cut alike
     if model_args.glove_path:
@@ -191,9 +207,10 @@ def main() -> None:
     if resume is not None:
         logger.info("resuming from %s", resume)
     train_result = trainer.train(resume_from_checkpoint=resume)
+    if model_args.finetune_strategy == "lora":
+        # The adapter goes into adapter/; the merged model is what is saved at the top and evaluated below.
+        merge_lora_into_trainer(trainer, output_dir / ADAPTER_DIR, absolute_if_local(checkpoint))
     trainer.save_model()
-    if model_args.finetune_strategy == "lora":  # the adapter folder also keeps the labels of the task head
-        trainer.model.get_base_model().config.save_pretrained(training_args.output_dir)
     trainer.save_state()  # trainer_state.json: the log history the curves and studies read
     if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
         # With what TrainingArguments does not hold: the checkpoint fine-tuned (None: trained from scratch), the
@@ -220,18 +237,16 @@ def main() -> None:
     trainer.save_metrics("train", metrics)
 
     eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+    eval_metrics.update(split_coverage("eval", len(tokenized["validation"]), split_sizes["validation"]))
     trainer.log_metrics("eval", eval_metrics)
     trainer.save_metrics("eval", eval_metrics)
 
     test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+    test_output.metrics.update(split_coverage("test", len(tokenized["test"]), split_sizes["test"]))
     trainer.log_metrics("test", test_output.metrics)
     trainer.save_metrics("test", test_output.metrics)
 
     if trainer.is_world_process_zero():
-        if model_args.finetune_strategy == "lora" and model_args.merge_lora:
-            merged = trainer.model.merge_and_unload()
-            merged.save_pretrained(output_dir / "merged")
-            tokenizer.save_pretrained(output_dir / "merged")
         write_run_reports(
             training_args.output_dir,
             label_names=label_names,

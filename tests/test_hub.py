@@ -505,3 +505,49 @@ def test_the_card_train_py_writes_lists_the_settings_that_shaped_the_model(train
     assert "word_dropout=0.1" in text and "pooling=attention_max" in text
     assert "- warmup: 5% of the training steps" in text and "warmup steps: 0.05" not in text
     assert "GloVe" not in text and "TF-IDF" not in text  # neither was used
+
+
+def test_model_index_leaves_out_results_on_the_first_rows_of_a_split(tmp_path):
+    # Local data: all_results.json says which results cover only the first rows (train.py's --max_*_samples).
+    folder = card_folder(tmp_path / "toy", training_args={"data_dir": str(tmp_path), "max_eval_samples": 40})
+    results = json.loads((folder / "all_results.json").read_text())
+    marks = {"eval_samples": 40, "eval_subsample": True, "test_samples": 500, "test_subsample": False}
+    (folder / "all_results.json").write_text(json.dumps({**results, **marks}))
+    card = write_model_card(folder, **DATASET)
+    assert index_entries(card) == {("toy_sentiment", None, "test")}
+    assert "| Metric | Validation (first 40 rows) | Test |" in card.text
+    assert "| Accuracy | 0.7500 | 0.7500 |" in card.text
+    assert json.loads((folder / "all_results.json").read_text())["eval_accuracy"] == 0.75  # kept there
+
+    # The marks, not the flags: a --max_eval_samples of 40 on a split of 40 rows or fewer cut nothing.
+    marks = {"eval_samples": 60, "eval_subsample": False, "test_samples": 30, "test_subsample": True}
+    (folder / "all_results.json").write_text(json.dumps({**results, **marks}))
+    card = write_model_card(folder, **DATASET)
+    assert index_entries(card) == {("toy_sentiment", None, "validation")}
+    assert "The test results cover the first 30 texts of the test split." in card.text
+
+    # A Hub dataset: the same rule on its own splits; a --max_test_samples above the split's size cut nothing.
+    hub = card_folder(tmp_path / "tweets", training_args={"dataset": "tweet_eval", "max_test_samples": 10_000})
+    (hub / "all_results.json").write_text(json.dumps({**results, "test_samples": 1200, "test_subsample": False}))
+    card = write_model_card(hub, **dataset_card_arguments(load_data_config("tweet_eval")))
+    assert index_entries(card) == {("cardiffnlp/tweet_eval", "sentiment", split) for split in ("validation", "test")}
+
+
+def test_push_of_a_lora_run_sends_the_merged_model_and_the_adapter_beside_it(tmp_path, fake_hub, run_script):
+    folder = card_folder(tmp_path / "lora", training_args={"model_name_or_path": "bert-base-uncased"})
+    (folder / "model.safetensors").write_bytes(b"merged weights")
+    (folder / "adapter").mkdir()
+    adapter_config = {"peft_type": "LORA", "r": 8, "lora_alpha": 16, "base_model_name_or_path": "bert-base-uncased"}
+    (folder / "adapter" / "adapter_config.json").write_text(json.dumps(adapter_config))
+    (folder / "adapter" / "adapter_model.safetensors").write_bytes(b"adapter weights")
+
+    run_script("push", "--model", folder, "--hub_model_id", "someone/lora")
+    sent = set(fake_hub["upload_folder"]["sent"])
+    adapter_files = ["adapter/adapter_config.json", "adapter/adapter_model.safetensors"]
+    for name in ("config.json", "model.safetensors", *adapter_files):
+        assert name in sent, name
+    card = fake_hub["card"]
+    # The repository's model is the merged one: transformers loads it; peft only for the adapter beside it.
+    assert card.data.library_name == "transformers" and "peft" not in card.data.tags and "lora" in card.data.tags
+    assert 'model_id = "someone/lora"' in card.text and 'folder = snapshot_download("someone/lora")' in card.text
+    assert "- Fine-tuned with LoRA adapters (r=8, alpha=16), merged into the weights" in card.text

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import TINY_RNN_OVERRIDES
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModelForSequenceClassification, TrainingArguments
+from transformers import AutoModelForSequenceClassification, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 import modeling
@@ -61,23 +61,16 @@ def test_strategies_freeze_exactly_what_they_say(
     assert not torch.equal(after["classifier.weight"], torch.zeros_like(after["classifier.weight"]))
 
 
-def test_lora_adapter_saves_reloads_and_merges(run_script, tmp_path, toy_data_dir, tiny_transformer_dir):
-    from peft import AutoPeftModelForSequenceClassification
+# A LoRA run's folder (the merged model, the adapter beside it): tests/test_inference_loaders.py.
 
-    checkpoint = tiny_transformer_dir("bert")
-    output_dir = tmp_path / "lora"
-    run_script(
-        "train", *transformer_args(checkpoint, output_dir, toy_data_dir, "--finetune_strategy", "lora", "--merge_lora")
-    )
-    assert (output_dir / "adapter_config.json").is_file()
-    assert (output_dir / "adapter_model.safetensors").is_file()
-    num_labels = AutoConfig.from_pretrained(output_dir).num_labels
-    adapter = AutoPeftModelForSequenceClassification.from_pretrained(output_dir, num_labels=num_labels).eval()
-    merged = AutoModelForSequenceClassification.from_pretrained(output_dir / "merged").eval()
-    assert not any("lora" in name for name, _ in merged.named_parameters())
-    ids = torch.randint(5, AutoConfig.from_pretrained(checkpoint).vocab_size, (3, 9))
-    with torch.no_grad():
-        torch.testing.assert_close(adapter(input_ids=ids).logits, merged(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+
+def test_merge_lora_is_refused_as_no_longer_needed(run_script, tmp_path, toy_data_dir, tiny_transformer_dir, capsys):
+    args = transformer_args(tiny_transformer_dir("bert"), tmp_path / "x", toy_data_dir, "--finetune_strategy", "lora")
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("train", *args, "--merge_lora")
+    assert exit_info.value.code == 2
+    assert "error: --merge_lora is no longer needed: a LoRA run always saves the merged" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_rnn_refuses_transformer_strategies(run_script, tmp_path, toy_data_dir):

@@ -8,7 +8,19 @@ import yaml
 from ..errors import UserInputError
 from .tokenization import check_truncation
 
-DATA_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "data_configs"
+
+def _data_config_dir() -> Path:
+    """
+    Where the named dataset configs (and the bundled data) are: inside the installed package (a wheel or
+    `pip install .` ships the repository's data_configs/ as `modeling/data_configs`, see setup.py), or else in the
+    source checkout the package is imported from (a checkout on the path, or `pip install -e .`).
+    """
+    package = Path(__file__).resolve().parent.parent  # modeling/
+    installed, checkout = package / "data_configs", package.parent / "data_configs"
+    return installed if installed.is_dir() else checkout
+
+
+DATA_CONFIG_DIR = _data_config_dir()
 SPLITS = ("train", "validation", "test")
 
 

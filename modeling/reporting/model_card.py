@@ -1,11 +1,11 @@
 """A model card for a finished run's output folder.
 
 `write_model_card` reads only what `scripts/train.py` leaves in the folder (config.json, all_results.json,
-trainer_state.json, the reports and plots, and training_args.json where the run saved one), so a card can be
-rebuilt at any time, e.g. by `scripts/push.py` before a later upload; training_args.json also names the run's
-checkpoint, optimizer and data. What the folder cannot tell (the licence; in older folders also the dataset and the
-pretrained checkpoint) comes from optional arguments; the card keeps these in its metadata, so rebuilding it without
-them keeps them.
+trainer_state.json, the reports and plots, a LoRA run's adapter/, and training_args.json where the run saved one),
+so a card can be rebuilt at any time, e.g. by `scripts/push.py` before a later upload; training_args.json also names
+the run's checkpoint, optimizer and data. What the folder cannot tell (the licence; in older folders also the dataset
+and the pretrained checkpoint) comes from optional arguments; the card keeps these in its metadata, so rebuilding it
+without them keeps them.
 """
 
 import csv
@@ -19,6 +19,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..data import DataConfig, available_datasets, load_data_config
 from ..errors import UserInputError
+from ..run_folder import ADAPTER_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,15 @@ HYPERPARAMETERS = (
 EXAMPLE_TEXT = "I really enjoyed this, it was great!"
 # The model-index needs a dataset name; this one stands for "not given" and is never read back as a name.
 UNNAMED_DATASET = "custom data"
+
+
+def split_coverage(prefix: str, rows: int, split_rows: int) -> dict:
+    """
+    The all_results.json entries that say how much of a split the `prefix` ("eval", "test") results cover:
+    `<prefix>_samples`, the rows scored, and `<prefix>_subsample`, True when fewer than the split's `split_rows`
+    (--max_eval_samples, --max_test_samples). The card keeps subsample results out of its model-index.
+    """
+    return {f"{prefix}_samples": rows, f"{prefix}_subsample": rows < split_rows}
 
 
 def dataset_card_arguments(config: DataConfig) -> dict:
@@ -153,7 +163,7 @@ def write_model_card(
         model_name=model_name,
         license=license,
         language=language,
-        library_name="peft" if run["adapter"] else "transformers",
+        library_name="peft" if run["adapter_only"] else "transformers",
         pipeline_tag=TASK,
         datasets=[dataset["id"] or dataset["name"]] if dataset["name"] or dataset["id"] else None,
         # Hub metric ids; the loss is in the model-index but is no metric id.
@@ -181,7 +191,8 @@ def _read_run(folder: Path) -> dict:
     if not folder.is_dir():
         raise UserInputError(f"model folder {folder} does not exist")
     config = _read_json(folder / "config.json")
-    adapter = _read_json(folder / "adapter_config.json")
+    # A LoRA run: the adapter beside the merged model (adapter/), or in older folders at the top in its place.
+    adapter = _read_json(folder / ADAPTER_DIR / "adapter_config.json") or _read_json(folder / "adapter_config.json")
     if not config and not adapter:
         raise UserInputError(
             f"{folder} holds no trained model (no config.json); give the output_dir of a train.py run"
@@ -194,9 +205,12 @@ def _read_run(folder: Path) -> dict:
     id2label = config.get("id2label") or {}
     report = folder / "classification_report.txt"
     tokenizer = _read_json(folder / "tokenizer.json")
+    max_length = _read_json(folder / "tokenizer_config.json").get("model_max_length")
     return {
         "config": config,
         "adapter": adapter,
+        # Older LoRA folders hold the adapter alone at the top; now the merged model is there, the adapter beside.
+        "adapter_only": (folder / "adapter_config.json").is_file(),
         "results": results,
         "state": _read_json(folder / "trainer_state.json"),
         "training_args": _read_json(folder / "training_args.json"),
@@ -207,6 +221,8 @@ def _read_run(folder: Path) -> dict:
         "report": report.read_text(encoding="utf-8").rstrip() if report.is_file() else None,
         "test_size": _count_rows(folder / "test_predictions.csv"),
         "tokenizer_model": (tokenizer.get("model") or {}).get("type"),
+        # The cut train.py trained with, which it saves as the tokenizer's model_max_length.
+        "max_length": max_length if isinstance(max_length, int) and max_length < 1_000_000 else None,
     }
 
 
@@ -276,17 +292,21 @@ def _tags(run: dict) -> list[str]:
     tags.append(TASK)
     if run["config"].get("auto_map"):
         tags.append("custom_code")  # the Hub's tag for repositories that load with trust_remote_code
-    if run["adapter"]:
-        tags += ["peft", str(run["adapter"].get("peft_type", "lora")).lower()]
+    if run["adapter"]:  # the peft tag only where the folder's model is the adapter alone (older LoRA folders)
+        tags += ["peft"] * run["adapter_only"] + [str(run["adapter"].get("peft_type", "lora")).lower()]
     return tags
 
 
 def _eval_results(run: dict, dataset: dict) -> list[EvalResult]:
-    """The model-index: every result, or for a Hub dataset only those on a whole split of it, named as on the Hub."""
+    """
+    The model-index: the results on whole splits (never those on the first rows of one), and for a Hub dataset only
+    those on a split of it read whole, named as on the Hub.
+    """
     name = dataset["name"] or UNNAMED_DATASET
     splits = {role: role for role in SPLITS.values()}
     if dataset["id"]:
         splits = _hub_splits(run["training_args"], dataset["splits"])
+    subsampled = _subsampled(run)
     return [
         EvalResult(
             task_type=TASK,
@@ -301,23 +321,38 @@ def _eval_results(run: dict, dataset: dict) -> list[EvalResult]:
             metric_value=value,
         )
         for prefix, metric, value in _split_metrics(run["results"])
-        if splits[SPLITS[prefix]]
+        if splits[SPLITS[prefix]] and subsampled[prefix] is None
     ]
+
+
+def _subsampled(run: dict) -> dict[str, int | None]:
+    """
+    Per split prefix ("eval", "test"), the rows its results cover when only the first of the split's rows were
+    scored, else None. all_results.json says so (`<prefix>_subsample`, `<prefix>_samples`); for older folders,
+    a --max_eval_samples or --max_test_samples in training_args.json does (the rows then from the predictions).
+    """
+    results, args = run["results"], run["training_args"]
+    limits = {"eval": args.get("max_eval_samples"), "test": args.get("max_test_samples")}
+    covered = {}
+    for prefix in SPLITS:
+        cut = results[f"{prefix}_subsample"] if f"{prefix}_subsample" in results else limits[prefix] is not None
+        rows = results.get(f"{prefix}_samples") or (run["test_size"] if prefix == "test" else None) or limits[prefix]
+        covered[prefix] = int(rows) if cut and rows else None
+    return covered
 
 
 def _hub_splits(args: dict, splits: dict[str, str | None] | None) -> dict[str, str | None]:
     """
-    The Hub split each evaluated role (validation, test) was read from whole, or None: a split made from train,
-    local files (`--data_dir`) or one cut short (`--max_eval_samples`, `--max_test_samples`), as
-    training_args.json records them. Without `splits`, each role is the Hub split of its own name.
+    The Hub split each evaluated role (validation, test) was read from, or None: a split made from train, or
+    local files (`--data_dir`, as training_args.json records it). Without `splits`, each role is the Hub split of
+    its own name.
     """
     if args.get("data_dir"):
         return dict.fromkeys(SPLITS.values())
     if splits is None:
         splits = {role: role for role in SPLITS.values()}
-    limits = {"validation": args.get("max_eval_samples"), "test": args.get("max_test_samples")}
     # A role a data config leaves out of `splits` is made from train, like one set to null.
-    return {role: None if limits[role] is not None else splits.get(role) for role in SPLITS.values()}
+    return {role: splits.get(role) for role in SPLITS.values()}
 
 
 # --- the card's text ------------------------------------------------------------------------------------------
@@ -353,8 +388,10 @@ def _summary(run: dict, dataset: dict, base_model: str | None) -> str:
     origin = (
         f"fine-tuned from {_model_link(base_model)}" if _is_fine_tuned(run, base_model) else "trained from scratch"
     )
-    if run["adapter"]:
+    if run["adapter_only"]:
         origin = f"LoRA adapters on {_model_link(base_model)}, trained"
+    elif run["adapter"]:
+        origin = f"fine-tuned from {_model_link(base_model)} with LoRA adapters (merged into its weights)"
     return f"Text classifier{f' ({kind})' if kind else ''}: {origin} on {data}."
 
 
@@ -368,6 +405,11 @@ def _is_recurrent(run: dict) -> bool:
     return bool(run["config"].get("auto_map")) and not run["adapter"]
 
 
+def _lora(adapter: dict) -> str:
+    kind = str(adapter.get("peft_type", "LoRA")).replace("LORA", "LoRA")
+    return f"{kind} adapters (r={adapter.get('r')}, alpha={adapter.get('lora_alpha')})"
+
+
 def _model_link(name: str | None) -> str:
     if not name:
         return "a pretrained checkpoint"
@@ -378,12 +420,13 @@ def _model_section(run: dict, base_model: str | None) -> str:
     config, results = run["config"], run["results"]
     model_type = config.get("model_type")
     description = run["training_args"].get("model_description")
-    if run["adapter"]:
-        adapter = run["adapter"]
-        lines = [f"- Architecture: {adapter.get('peft_type', 'LoRA')} adapters (r={adapter.get('r')}, "
-                 f"alpha={adapter.get('lora_alpha')}) on {_model_link(base_model)}"]  # fmt: skip
+    if run["adapter_only"]:
+        lines = [f"- Architecture: {_lora(run['adapter'])} on {_model_link(base_model)}"]
     else:
         lines = [f"- Architecture: `{model_type}`" + (f", {description}" if description else "")]
+        if run["adapter"]:
+            lines.append(f"- Fine-tuned with {_lora(run['adapter'])}, merged into the weights; `{ADAPTER_DIR}/` holds "
+                         "the adapter alone")  # fmt: skip
     if config.get("architectures"):
         lines.append(f"- Class: `{config['architectures'][0]}`")
     if isinstance(results.get("total_params"), int):
@@ -415,7 +458,9 @@ def _data_section(run: dict, dataset: dict) -> str:
             lines.append(f"Dataset licence: {dataset['license']}.")
     if run["label_names"]:
         lines.append("Labels (id: name): " + ", ".join(f"{i}: `{n}`" for i, n in enumerate(run["label_names"])))
-    if run["test_size"]:
+    if tested := _subsampled(run)["test"]:
+        lines.append(f"The test results cover the first {tested:,} texts of the test split.")
+    elif run["test_size"]:
         lines.append(f"The test split has {run['test_size']:,} texts.")
     return "\n\n".join(lines) or "Not recorded."
 
@@ -484,21 +529,28 @@ def _evaluation_section(run: dict) -> str:
     by_metric: dict[str, dict[str, float]] = {}
     for prefix, metric, value in _split_metrics(run["results"]):
         by_metric.setdefault(metric, {})[prefix] = value
+    subsampled = _subsampled(run)
+    # Results on the first rows of a split say so; they stay out of the metadata's model-index.
+    columns = {
+        prefix: SPLITS[prefix].capitalize() + (f" (first {rows:,} rows)" if (rows := subsampled[prefix]) else "")
+        for prefix in SPLITS
+    }
     parts = []
     if by_metric:
         rows = [
             [METRICS[metric][1], _number(values.get("eval")), _number(values.get("test"))]
             for metric, values in by_metric.items()
         ]
-        parts.append(_table(["Metric", "Validation", "Test"], rows))
+        parts.append(_table(["Metric", columns["eval"], columns["test"]], rows))
     if run["report"]:
-        parts.append(f"Per class, on the test split:\n\n```\n{run['report']}\n```")
+        where = f"the first {subsampled['test']:,} rows of the test split" if subsampled["test"] else "the test split"
+        parts.append(f"Per class, on {where}:\n\n```\n{run['report']}\n```")
     parts += [f"![{IMAGES.get(name, Path(name).stem.replace('_', ' '))}]({name})" for name in run["images"]]
     return "\n\n".join(parts) or "No results recorded."
 
 
 def _usage_section(run: dict, model_ref: str) -> str:
-    if run["adapter"]:
+    if run["adapter_only"]:  # an older LoRA folder: the adapter alone, on its base model
         return (
             "```python\n"
             "from peft import AutoPeftModelForSequenceClassification\n"
@@ -512,7 +564,7 @@ def _usage_section(run: dict, model_ref: str) -> str:
         )
     remote = bool(run["config"].get("auto_map"))
     trust = ", trust_remote_code=True" if remote else ""
-    snippet = (
+    parts = [
         "```python\n"
         "import torch\n"
         "from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline\n\n"
@@ -524,16 +576,43 @@ def _usage_section(run: dict, model_ref: str) -> str:
         "    predicted = model(**inputs).logits.argmax(-1).item()\n"
         "print(model.config.id2label[predicted])\n\n"
         f'classifier = pipeline("text-classification", model=model_id{trust})\n'
-        f'print(classifier("{EXAMPLE_TEXT}", top_k=None))\n'
+        f'print(classifier("{EXAMPLE_TEXT}", top_k=None, truncation=True))\n'
         "```"
-    )
+    ]
     if remote:
-        snippet += (
-            "\n\n`trust_remote_code=True` runs the modelling code stored with the model (the `.py` files listed "
+        parts.append(
+            "`trust_remote_code=True` runs the modelling code stored with the model (the `.py` files listed "
             "above); read it first, and pin a `revision` to keep running the code you read. The tokenizer needs it "
             "too, because `AutoTokenizer` reads the model's configuration."
         )
-    return snippet
+    if run["config"].get("text_truncation") == "head_tail":
+        length = f"the {run['max_length']} tokens" if run["max_length"] else "the length"
+        parts.append(
+            f"`truncation=True` cuts a longer text to {length} the model trained with (the tokenizer's "
+            "`model_max_length`), keeping its start. In training, a longer text kept its first quarter from the start "
+            "and the rest from its end (`text_truncation` in `config.json`); `scripts/predict.py` of the training "
+            'code cuts that way, as does `modeling.data.encode_texts(tokenizer, texts, max_length, "head_tail")`.'
+        )
+    if run["adapter"]:
+        folder = f'snapshot_download("{model_ref}")' if _is_hub_id(model_ref) else f'"{model_ref}"'
+        parts.append(
+            f"`{ADAPTER_DIR}/` holds the LoRA adapter alone, for peft. peft rebuilds the base checkpoint it names, "
+            "whose head may have another size and whose weights may be stored in half precision, so give it the "
+            "labels and the dtype the adapter trained in:\n\n"
+            "```python\n"
+            "import torch\n"
+            + ("from huggingface_hub import snapshot_download\n" if _is_hub_id(model_ref) else "")
+            + "from peft import AutoPeftModelForSequenceClassification\n"
+            "from transformers import AutoConfig\n\n"
+            f"folder = {folder}\n"
+            "labels = AutoConfig.from_pretrained(folder)\n"
+            "adapter_model = AutoPeftModelForSequenceClassification.from_pretrained(\n"
+            f'    f"{{folder}}/{ADAPTER_DIR}", id2label=labels.id2label, label2id=labels.label2id,\n'
+            "    dtype=torch.float32,\n"
+            ")\n"
+            "```"
+        )
+    return "\n\n".join(parts)
 
 
 def _limitations_section(run: dict, dataset: dict, base_model: str | None) -> str:

@@ -2,7 +2,12 @@
 
 from .losses import class_weighted_loss
 from .optimization import OPTIMIZERS, layerwise_parameter_groups, resolve_optimizer
-from .strategies import FINETUNE_STRATEGIES, apply_finetune_strategy, count_parameters
+from .strategies import (
+    FINETUNE_STRATEGIES,
+    apply_finetune_strategy,
+    count_parameters,
+    merge_lora_into_trainer,
+)
 from .trainer import ShuffledLengthGroupedSampler, TextClassificationTrainer
 
 __all__ = [
@@ -14,5 +19,6 @@ __all__ = [
     "class_weighted_loss",
     "count_parameters",
     "layerwise_parameter_groups",
+    "merge_lora_into_trainer",
     "resolve_optimizer",
 ]

@@ -1,9 +1,10 @@
 """What trains when a pretrained transformer is fine-tuned: all of it, its head, its top layers, or LoRA adapters."""
 
 import re
+from pathlib import Path
 
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, Trainer
 
 from ..errors import UserInputError
 
@@ -66,3 +67,25 @@ def apply_finetune_strategy(
         after_layers = strategy == "hybrid" and match is None and "embeddings" not in name
         param.requires_grad_(trainable_layer or after_layers)
     return model
+
+
+def merge_lora_into_trainer(trainer: Trainer, adapter_dir: str | Path, base_model: str | None = None) -> None:
+    """
+    After LoRA training: save the adapter (peft's adapter_config.json and adapter_model.safetensors, with the
+    tokenizer) in `adapter_dir`, then merge it into the base weights and give the trainer the merged model. What the
+    trainer evaluates and saves from then on is that plain transformers model, which every loader (`pipeline()`,
+    `from_pretrained`, the scripts) reads without peft; the adapter stays for those who want it. `base_model` (the
+    checkpoint as an absolute path or Hub id) is what the adapter names as its base.
+    """
+    peft_model = trainer.model
+    if base_model is not None:  # as given to train.py it may be a path relative to where that ran
+        peft_model.peft_config[peft_model.active_adapter].base_model_name_or_path = base_model
+    if trainer.is_world_process_zero():
+        peft_model.save_pretrained(adapter_dir)
+        # peft's blank card template; the run folder's own card describes the adapter.
+        (Path(adapter_dir) / "README.md").unlink(missing_ok=True)
+        if trainer.processing_class is not None:  # AutoPeftModel reads the tokenizer from the adapter's folder
+            trainer.processing_class.save_pretrained(adapter_dir)
+    # Every process merges its own copy (the same weights everywhere), so evaluation stays distributed.
+    merged = peft_model.merge_and_unload()
+    trainer.model = trainer.model_wrapped = merged
