@@ -9,7 +9,10 @@ line below; importing this module registers it with the transformers Auto classe
 import importlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 import torch
 import yaml
@@ -200,6 +203,31 @@ def _check_override_type(key: str, parsed, default, given: str) -> None:
         raise UserInputError(f"--config_overrides: {key} takes {kind}, got {given.strip()!r}")
 
 
+T = TypeVar("T")
+
+
+def load_pretrained(load: Callable[[], T], name: str, flag: str = "--model_name_or_path") -> T:
+    """
+    `load()` (a `from_pretrained` of `name`), with a one-line error when it fails for a reason the user can fix: the
+    Hub cannot be reached for a Hub id (use a local folder), or `name` is neither a folder nor a Hub model.
+    """
+    from .hub import is_unreachable, offline_mode  # here: hub.py imports the reporting and data packages
+
+    try:
+        return load()
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        if Path(name).exists():
+            raise UserInputError(f"{flag} {name}: cannot load it ({reason})") from error
+        if is_unreachable(error) or offline_mode():
+            why = "offline mode is on (HF_HUB_OFFLINE)" if offline_mode() else "no network"
+            raise UserInputError(
+                f"cannot load {name!r}: the Hugging Face Hub cannot be reached ({why}); pass {flag} with a local "
+                "folder holding the checkpoint (config.json, weights, tokenizer)"
+            ) from error
+        raise UserInputError(f"{flag} {name!r} is neither a local folder nor a model on the Hub ({reason})") from error
+
+
 def create_model(
     spec: ModelSpec,
     label_names: list[str],
@@ -220,8 +248,11 @@ def create_model(
         "label2id": {name: i for i, name in enumerate(label_names)},
     }
     if spec.is_pretrained:
-        return AutoModelForSequenceClassification.from_pretrained(
-            checkpoint, dtype=torch.float32, ignore_mismatched_sizes=ignore_mismatched_sizes, **labels
+        return load_pretrained(
+            lambda: AutoModelForSequenceClassification.from_pretrained(
+                checkpoint, dtype=torch.float32, ignore_mismatched_sizes=ignore_mismatched_sizes, **labels
+            ),
+            checkpoint,
         )
     config = spec.config_class(
         vocab_size=len(tokenizer),

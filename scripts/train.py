@@ -28,16 +28,19 @@ from modeling.arguments import ModelArguments, parse_args
 from modeling.data import load_data_config, load_splits, tokenize_splits, train_word_tokenizer
 from modeling.data.word_vectors import read_glove_vectors, tfidf_token_weights
 from modeling.errors import cli_entry_point
+from modeling.files import atomic_write_text
 from modeling.hub import check_repo_id, push_to_hub
 from modeling.metrics import build_compute_metrics
-from modeling.registry import create_model
+from modeling.registry import create_model, load_pretrained
 from modeling.reporting import dataset_card_arguments, format_summary, write_model_card, write_run_reports
 from modeling.run_folder import (
     TRAINING_ARGS_FILE,
     check_output_dir,
+    check_resume,
     clear_previous_run,
     remove_checkpoints,
     resolve_resume,
+    run_settings,
 )
 from modeling.training import TextClassificationTrainer, apply_finetune_strategy, class_weighted_loss, count_parameters
 
@@ -58,7 +61,8 @@ def build_tokenizer(
     """
     name = model_args.tokenizer_name or checkpoint
     if name is not None:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        flag = "--tokenizer_name" if model_args.tokenizer_name else "--model_name_or_path"
+        tokenizer = load_pretrained(lambda: AutoTokenizer.from_pretrained(name), name, flag)
         if checkpoint is None:  # a recurrent model: it reads each text's tokens from the left of its row
             tokenizer.padding_side = "right"
         return tokenizer
@@ -77,7 +81,9 @@ def main() -> None:
     spec = model_args.spec
     output_dir = Path(training_args.output_dir)
     check_output_dir(output_dir, data_args.overwrite_output_dir, training_args.resume_from_checkpoint is not None)
-    resume = resolve_resume(training_args.resume_from_checkpoint, output_dir)
+    resume = resolve_resume(
+        training_args.resume_from_checkpoint, output_dir, with_optimizer=not training_args.save_only_model
+    )
     # The Trainer would create the hub repository at init and push at every save (failing offline before training
     # starts): instead everything is saved locally and uploaded once, with its model card, at the end. The token is
     # taken out of the arguments so that the saved training_args.bin never holds it.
@@ -153,6 +159,11 @@ def main() -> None:
     )
     trainable_params, total_params = count_parameters(model)
     logger.info("parameters: %s trainable of %s", f"{trainable_params:,}", f"{total_params:,}")
+    settings = run_settings(model_args, data_args, training_args)
+    if resume is not None:  # before anything is written: the checkpoint must be of this run's arguments and data
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        vocabulary = json.loads(backend.to_str()).get("model", {}).get("vocab") if backend is not None else None
+        check_resume(resume, settings, model.config, vocabulary if isinstance(vocabulary, dict) else None)
 
     # Only now, with the arguments, data and model checked, does anything go into output_dir; every process has
     # checked the folder, and the previous run is gone, before any of them writes into it.
@@ -185,6 +196,7 @@ def main() -> None:
         momentum=model_args.momentum,
         layerwise_lr_decay=model_args.layerwise_lr_decay,
         adversarial_epsilon=model_args.adversarial_epsilon,
+        run_settings=settings,
     )
 
     # 4. Train, keep the best checkpoint, evaluate on validation and test.
@@ -212,7 +224,7 @@ def main() -> None:
             "momentum": model_args.momentum if model_args.optimizer == "sgd_momentum" else None,
             "adversarial_epsilon": trainer.adversarial_epsilon,
         }
-        (output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2) + "\n")
+        atomic_write_text(output_dir / TRAINING_ARGS_FILE, json.dumps(arguments, indent=2) + "\n")
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)
