@@ -8,7 +8,9 @@ import logging
 import os
 import shlex
 import shutil
+import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from huggingface_hub import HfApi, ModelCard
@@ -26,12 +28,34 @@ logger = logging.getLogger(__name__)
 UPLOAD_IGNORE_PATTERNS = ("checkpoint-*", "training_args.bin", f"{TEMP_PREFIX}*", ".saving-*", ".removing-*")
 
 
-def offline_mode() -> bool:
-    """Whether the Hub is switched off for this process (HF_HUB_OFFLINE, or HF_DATASETS_OFFLINE for datasets)."""
+def offline_mode(for_datasets: bool = False) -> bool:
+    """Whether the Hub is switched off for this process: HF_HUB_OFFLINE, or for datasets HF_DATASETS_OFFLINE too."""
     from huggingface_hub import constants
 
     datasets_offline = os.environ.get("HF_DATASETS_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
-    return bool(constants.HF_HUB_OFFLINE) or datasets_offline
+    return bool(constants.HF_HUB_OFFLINE) or (for_datasets and datasets_offline)
+
+
+def check_hub_reachable(what: Callable[[str], str], for_datasets: bool = False) -> None:
+    """
+    Raise `UserInputError(what(why))` at once when the Hub is switched off or its host cannot be reached. Without
+    this, `huggingface_hub` retries a failing connection five times with growing waits (about 24 s) before the
+    error. Skipped behind a proxy, where only the client's own request can tell.
+    """
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if offline_mode(for_datasets):
+        flags = "HF_HUB_OFFLINE or HF_DATASETS_OFFLINE" if for_datasets else "HF_HUB_OFFLINE"
+        raise UserInputError(what(f"{flags} is set"))
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return
+    endpoint = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=5).close()
+    except OSError as error:
+        raise UserInputError(what(f"no network: {endpoint.hostname}: {error.strerror or error}")) from None
 
 
 def is_unreachable(error: BaseException) -> bool:

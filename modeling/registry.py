@@ -206,25 +206,37 @@ def _check_override_type(key: str, parsed, default, given: str) -> None:
 T = TypeVar("T")
 
 
+def _unreachable(name: str, flag: str, why: str) -> str:
+    return (
+        f"cannot load {name!r}: the Hugging Face Hub cannot be reached ({why}); pass {flag} with a local folder "
+        "holding the checkpoint (config.json, weights, tokenizer)"
+    )
+
+
+def check_pretrained_source(name: str | None, flag: str = "--model_name_or_path") -> None:
+    """For a Hub id (not a local folder): refuse at once when the Hub is switched off or cannot be reached."""
+    from .hub import check_hub_reachable
+
+    if name is not None and not Path(name).exists():
+        check_hub_reachable(lambda why: _unreachable(name, flag, why))
+
+
 def load_pretrained(load: Callable[[], T], name: str, flag: str = "--model_name_or_path") -> T:
     """
     `load()` (a `from_pretrained` of `name`), with a one-line error when it fails for a reason the user can fix: the
     Hub cannot be reached for a Hub id (use a local folder), or `name` is neither a folder nor a Hub model.
     """
-    from .hub import is_unreachable, offline_mode  # here: hub.py imports the reporting and data packages
+    from .hub import is_unreachable  # here: hub.py imports the reporting and data packages
 
+    check_pretrained_source(name, flag)
     try:
         return load()
     except (OSError, ValueError) as error:
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         if Path(name).exists():
             raise UserInputError(f"{flag} {name}: cannot load it ({reason})") from error
-        if is_unreachable(error) or offline_mode():
-            why = "offline mode is on (HF_HUB_OFFLINE)" if offline_mode() else "no network"
-            raise UserInputError(
-                f"cannot load {name!r}: the Hugging Face Hub cannot be reached ({why}); pass {flag} with a local "
-                "folder holding the checkpoint (config.json, weights, tokenizer)"
-            ) from error
+        if is_unreachable(error):
+            raise UserInputError(_unreachable(name, flag, "no network")) from error
         raise UserInputError(f"{flag} {name!r} is neither a local folder nor a model on the Hub ({reason})") from error
 
 

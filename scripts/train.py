@@ -31,7 +31,7 @@ from modeling.errors import cli_entry_point
 from modeling.files import atomic_write_text
 from modeling.hub import check_repo_id, push_to_hub
 from modeling.metrics import build_compute_metrics
-from modeling.registry import create_model, load_pretrained
+from modeling.registry import check_pretrained_source, create_model, load_pretrained
 from modeling.reporting import dataset_card_arguments, format_summary, write_model_card, write_run_reports
 from modeling.run_folder import (
     TRAINING_ARGS_FILE,
@@ -108,6 +108,8 @@ def main() -> None:
     max_length = data_args.max_length or data_config.max_length
     truncation = data_args.truncation or data_config.truncation
     checkpoint = (model_args.model_name_or_path or spec.default_checkpoint) if spec.is_pretrained else None
+    check_pretrained_source(checkpoint)  # before the data are read: a Hub id needs the Hub
+    check_pretrained_source(model_args.tokenizer_name, "--tokenizer_name")
 
     # 1. Data: read, label and split once; tokenise once (the other processes wait, then read the cache).
     with training_args.main_process_first(desc="loading the dataset"):

@@ -286,8 +286,8 @@ def case_9_more_one_line_errors(c: Case) -> None:
     assert snapshot(run) == before and a_file.read_text() == "mine"
     c.offline()
     assert c.fails("train", "--model_type", "distilbert", "--data_dir", c.data, "--output_dir", c.out) == (
-        "error: cannot load 'distilbert-base-uncased': the Hugging Face Hub cannot be reached (offline mode is on "
-        "(HF_HUB_OFFLINE)); pass --model_name_or_path with a local folder holding the checkpoint (config.json, "
+        "error: cannot load 'distilbert-base-uncased': the Hugging Face Hub cannot be reached (HF_HUB_OFFLINE is "
+        "set); pass --model_name_or_path with a local folder holding the checkpoint (config.json, "
         "weights, tokenizer)" + TAIL
     )
     assert_empty(c.out)
@@ -369,7 +369,7 @@ def case_13_hub_dataset_offline(c: Case) -> None:
     message = c.fails("train", *TINY, "--dataset", "20newsgroups", "--output_dir", c.out)
     assert message == (
         "error: dataset '20newsgroups' (SetFit/20_newsgroups) cannot be loaded: the Hugging Face Hub cannot be "
-        "reached (offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)); download it and pass --data_dir DIR "
+        "reached (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set); download it and pass --data_dir DIR "
         "with train.jsonl.gz, test.jsonl.gz (or .jsonl, .csv, .parquet), columns text, label" + TAIL
     )
     assert time.perf_counter() - started < 10  # no rounds of retries

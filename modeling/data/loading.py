@@ -85,13 +85,14 @@ def _load_source(config: DataConfig, data_dir: str | None) -> tuple[datasets.Dat
         roles = dict(config.splits) if config.data_files else {s: (s if s in files else None) for s in SPLITS}
         return raw, roles
     if config.hub_path is not None:
+        from ..hub import check_hub_reachable, is_unreachable  # here: hub.py imports the data package
+
+        check_hub_reachable(lambda why: _unreachable_message(config, why), for_datasets=True)
         try:
             return datasets.load_dataset(config.hub_path, config.hub_config), dict(config.splits)
         except Exception as error:
-            from ..hub import is_unreachable  # here: hub.py imports the data package
-
             if is_unreachable(error):
-                raise UserInputError(_unreachable_message(config)) from error
+                raise UserInputError(_unreachable_message(config, "no network")) from error
             raise
     raise UserInputError(
         f"dataset {config.name!r} has no public source on the hub: download it "
@@ -148,7 +149,7 @@ def _innermost_reason(error: BaseException) -> str:
     return (specific or reasons)[-1][:300]
 
 
-def _unreachable_message(config: DataConfig) -> str:
+def _unreachable_message(config: DataConfig, why: str) -> str:
     """Where the Hub dataset of `config` would come from, and the --data_dir files that replace it."""
     if config.data_files:
         expected = ", ".join(config.data_files.values())
@@ -156,9 +157,6 @@ def _unreachable_message(config: DataConfig) -> str:
         roles = [role for role in SPLITS if config.splits.get(role) is not None]
         expected = ", ".join(f"{role}.jsonl.gz" for role in roles) + " (or .jsonl, .csv, .parquet)"
     columns = ", ".join([*config.text_columns, config.label_column])
-    from ..hub import offline_mode
-
-    why = "offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)" if offline_mode() else "no network"
     return (
         f"dataset {config.name!r} ({config.hub_path}) cannot be loaded: the Hugging Face Hub cannot be reached "
         f"({why}); download it and pass --data_dir DIR with {expected}, columns {columns}"
