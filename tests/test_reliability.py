@@ -227,3 +227,13 @@ def test_weights_are_only_read_from_safetensors(tmp_path):
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(UserInputError, match="safetensors"):
         load_model_folder(str(tmp_path), torch.device("cpu"))
+
+
+@pytest.mark.slow
+def test_kill_resume_loop_short(tmp_path):
+    """A short run of tests/kill_resume_loop.py (make kill-resume runs ten rounds): two kills, two recoveries."""
+    command = [sys.executable, str(REPO / "tests" / "kill_resume_loop.py"), "--rounds", "2", "--seed", "3",
+               "--work_dir", str(tmp_path)]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 of 2 rounds ended with the reference's test metrics" in result.stdout
