@@ -25,7 +25,13 @@ from transformers import (
 )
 
 from modeling.arguments import ModelArguments, parse_args
-from modeling.data import load_data_config, load_splits, tokenize_splits, train_word_tokenizer
+from modeling.data import (
+    check_training_classes,
+    load_data_config,
+    load_splits,
+    tokenize_splits,
+    train_word_tokenizer,
+)
 from modeling.data.word_vectors import read_glove_vectors, tfidf_token_weights
 from modeling.errors import cli_entry_point
 from modeling.files import atomic_write_text
@@ -114,6 +120,7 @@ def main() -> None:
     # 1. Data: read, label and split once; tokenise once (the other processes wait, then read the cache).
     with training_args.main_process_first(desc="loading the dataset"):
         raw = load_splits(data_config, data_args.data_dir, seed=training_args.seed)
+    check_training_classes(raw["train"], data_config)
     for split, limit in (
         ("train", data_args.max_train_samples),
         ("validation", data_args.max_eval_samples),

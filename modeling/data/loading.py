@@ -49,12 +49,15 @@ def load_splits(config: DataConfig, data_dir: str | None = None, seed: int = 42)
     texts = {role: _normalise(dataset, config, role) for role, dataset in sources.items()}
     label_names = config.label_names or _label_names_from(texts["train"])
     encoded = datasets.DatasetDict({role: _encode_labels(ds, label_names, role) for role, ds in texts.items()})
-    _check_classes(encoded["train"], label_names, config)
     return _carve_missing_splits(encoded, config, seed)
 
 
-def _check_classes(train: datasets.Dataset, label_names: list[str], config: DataConfig) -> None:
-    """A classifier needs examples of two classes at least; classes without training rows are worth a warning."""
+def check_training_classes(train: datasets.Dataset, config: DataConfig) -> None:
+    """
+    Before training: a classifier needs examples of two classes at least; classes without training rows are worth
+    a warning. (Inspecting or evaluating one-class data is fine, so `load_splits` does not check this.)
+    """
+    label_names = train.features["label"].names
     counts = Counter(train["label"])
     if len(counts) < 2:
         only = label_names[next(iter(counts))] if counts else None
