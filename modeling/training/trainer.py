@@ -23,7 +23,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, PredictionOutput
 
 from ..errors import UserInputError
-from ..files import atomic_write_text, replace_folder_contents
+from ..files import TEMP_PREFIX, atomic_write_text, replace_folder_contents
 from .optimization import layerwise_parameter_groups, resolve_optimizer
 
 logger = logging.getLogger(__name__)
@@ -253,8 +253,12 @@ class TextClassificationTrainer(Trainer):
         staging = target / f"{SAVING_PREFIX}{os.getpid()}" if final else target
         try:
             if final:
-                for stale in target.glob(f"{SAVING_PREFIX}*"):  # left by a run killed while saving
-                    shutil.rmtree(stale, ignore_errors=True)
+                # Left by a run killed while saving or writing a file; this process writes nothing else meanwhile.
+                for stale in [*target.glob(f"{SAVING_PREFIX}*"), *target.glob(f"{TEMP_PREFIX}*")]:
+                    if stale.is_dir():
+                        shutil.rmtree(stale, ignore_errors=True)
+                    else:
+                        stale.unlink(missing_ok=True)
             super()._save(str(staging), state_dict=state_dict)
             if self.run_settings is not None:
                 atomic_write_text(staging / RUN_SETTINGS_FILE, json.dumps(self.run_settings, indent=2) + "\n")
