@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 TORCH_SPEC ?= $(or $(lastword $(sort $(wildcard $(addsuffix /torch-*+cpu-*.whl,$(FIND_LINKS))))),torch)
 
-.PHONY: setup demo train-full test test-slow check-wheel quality style clean
+.PHONY: setup demo train-full test test-slow check-wheel kill-resume quality style clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ test-slow: setup
 # are found, and scripts/train.py runs against that install.
 check-wheel: setup
 	$(BIN)/python -m pytest -q -m "slow or not slow" tests/test_packaging.py
+
+# Kill train.py with SIGKILL at 10 seeded moments (tokenisation, training, checkpoint saving, final save, model card),
+# resume or rerun each, and check every folder's test metrics equal an uninterrupted run's (about 10 minutes).
+kill-resume: setup
+	$(BIN)/python tests/kill_resume_loop.py --rounds 10 --seed 0
 
 quality: setup
 	$(BIN)/ruff check modeling scripts tests

@@ -3,6 +3,7 @@ model family. Every field carries its `--help`; each dataclass checks its own va
 value stops the run before anything is loaded or written.
 """
 
+import difflib
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets
 from .errors import UserInputError
+from .metrics import SCALAR_METRICS
 from .registry import MODEL_SPECS, ModelSpec, get_model_spec, parse_config_overrides
 from .training import FINETUNE_STRATEGIES, OPTIMIZERS
 
@@ -234,30 +236,69 @@ def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArgu
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=description)
     # Defaults depend on the model type, dataset and fine-tuning strategy: read those first, then parse everything.
-    if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-        path = Path(sys.argv[1])
-        try:
-            given = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise UserInputError(f"{path}: not a readable JSON file of arguments ({error})") from None
-        model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
-        model_args, data_args, training_args = parser.parse_dict({**run_defaults(model_args, data_args), **given})
-    else:
-        known, _ = parser.parse_known_args()
-        parser.set_defaults(**run_defaults(known, known))
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    try:
+        if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
+            path = Path(sys.argv[1])
+            try:
+                given = json.loads(path.read_text())
+            except (OSError, ValueError) as error:
+                raise UserInputError(f"{path}: not a readable JSON file of arguments ({error})") from None
+            if not isinstance(given, dict):
+                raise UserInputError(f"{path}: must hold one JSON object of argument names and values")
+            _check_known(parser, [f"--{key}" for key in given], f"in {path}")
+            model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
+            defaults = run_defaults(model_args, data_args, given)
+            model_args, data_args, training_args = parser.parse_dict({**defaults, **given})
+        else:
+            known, unknown = parser.parse_known_args()
+            _check_known(parser, unknown, "on the command line")
+            given = {name: getattr(known, name, None) for name in _flags_given(sys.argv[1:])}
+            parser.set_defaults(**run_defaults(known, known, given))
+            model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    except UserInputError:
+        raise
+    except ValueError as error:  # TrainingArguments checks its own values (e.g. warmup_steps >= 0)
+        raise UserInputError(str(error).strip().splitlines()[0]) from None
     check_training_arguments(model_args, training_args)
     return model_args, data_args, training_args
 
 
-def run_defaults(model_args, data_args) -> dict:
-    """The TrainingArguments defaults of a run: this module's, its model family's and strategy's, and output_dir."""
+def _flags_given(argv: list[str]) -> set[str]:
+    """The argument names given on the command line (`--name value` or `--name=value`)."""
+    return {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
+
+
+def _check_known(parser: HfArgumentParser, flags: list[str], where: str) -> None:
+    """Refuse an unknown flag (a typo such as --lerning_rate) with the closest known one."""
+    options = [option for action in parser._actions for option in action.option_strings if option.startswith("--")]
+    for flag in flags:
+        name = flag.split("=", 1)[0]
+        if not name.startswith("-"):
+            raise UserInputError(f"unexpected argument {flag!r} {where}; every value follows its --flag")
+        if name not in options:
+            close = difflib.get_close_matches(name, options, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise UserInputError(f"unknown argument {name} {where}; {hint}--help lists them all")
+
+
+def run_defaults(model_args, data_args, given: dict | None = None) -> dict:
+    """
+    The TrainingArguments defaults of a run: this module's, its model family's and strategy's, and output_dir.
+    `given`: the arguments the user gave, by name; with --save_strategy no or --eval_strategy no, keeping the best
+    model is off unless asked for (there would be no checkpoint, or no score, to choose it by).
+    """
+    given = given or {}
     if model_args.model_type is None:
         return {}
     family = get_model_spec(model_args.model_type).family
     defaults = {**RUN_DEFAULTS, **family.training_defaults}
     defaults.update(family.strategy_defaults.get(model_args.finetune_strategy, {}))
     defaults["output_dir"] = f"outputs/{model_args.model_type}-{Path(data_args.dataset).stem}"
+    if "load_best_model_at_end" not in given and any(
+        str(getattr(given.get(flag), "value", given.get(flag))).lower() == "no"
+        for flag in ("save_strategy", "eval_strategy")
+    ):
+        defaults["load_best_model_at_end"] = False
     return defaults
 
 
@@ -276,6 +317,12 @@ def check_training_arguments(model_args: ModelArguments, training_args: Training
         )
     if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
         raise UserInputError(f"--num_train_epochs must be positive, got {training_args.num_train_epochs}")
+    metric = training_args.metric_for_best_model
+    if metric is not None and metric.removeprefix("eval_") not in (*SCALAR_METRICS, "loss"):
+        raise UserInputError(
+            f"--metric_for_best_model {metric} is not a metric of these runs; choose one of: "
+            f"{', '.join((*SCALAR_METRICS, 'loss'))}"
+        )
 
 
 def check_glove_dimension(glove_path: str, expected: int) -> None:

@@ -1,10 +1,13 @@
 """Loading a trained model folder for inference, safely and with a clear error when the folder is not one, and the
 cut of long texts that the model trained with."""
 
+import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.utils import logging as hf_logging
 
 from .data import saved_truncation
@@ -14,12 +17,60 @@ from .errors import UserInputError
 FALLBACK_MAX_LENGTH = 512
 
 
+def resolve_device(name: str | None) -> torch.device:
+    """The torch device `name` (default: cuda when present, else cpu); a device this machine lacks is refused."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserInputError(f"--device {name} is not a torch device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserInputError(f"--device {name}: this machine has no CUDA device; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserInputError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserInputError(f"--device {name}: MPS is not available here; use --device cpu")
+    return device
+
+
+def _check_no_foreign_code(path: Path) -> None:
+    """
+    Refuse a folder whose config asks for its own code (`auto_map`) for a model type this package does not
+    register: loading it would run that code (or ask whether to). This package's own types load with its classes.
+    """
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # from_pretrained gives its own error
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if isinstance(config, dict) and config.get("auto_map") and model_type not in CONFIG_MAPPING:
+        raise UserInputError(
+            f"{path} holds a model of type {model_type!r} that needs its own code (auto_map in config.json), which "
+            "this package does not define; its code is not run. Load it yourself with trust_remote_code=True if you "
+            "trust it"
+        )
+
+
+def _check_weights(path: Path) -> None:
+    """Refuse a truncated, empty or unreadable model.safetensors with one line, before transformers reads it."""
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt") as handle:
+                handle.keys()
+        except (SafetensorError, OSError, ValueError) as error:
+            reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
+            raise UserInputError(f"{weights} is damaged ({reason}); copy it again or train the model again") from None
+
+
 def load_model_folder(
     folder: str, device: torch.device, **model_kwargs
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """
     The model (eval mode, on `device`) and tokenizer saved in `folder` by scripts/train.py. Weights are read from
-    safetensors only (never unpickled), and no code from the folder runs unless this package defines the model.
+    safetensors only (never unpickled), and no code from the folder runs: this package's architectures load with
+    its own classes, and a folder that needs other code is refused, never prompted for.
     `model_kwargs` go to `from_pretrained` (e.g. `attn_implementation="eager"` to get attention weights).
     """
     path = Path(folder)
@@ -27,16 +78,23 @@ def load_model_folder(
         raise UserInputError(f"model folder {folder} does not exist; pass the --output_dir of a training run")
     if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
         raise UserInputError(f"{folder} holds no config.json; pass the --output_dir of a training run")
+    _check_no_foreign_code(path)
+    _check_weights(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     except (OSError, ValueError) as error:
         raise UserInputError(f"{folder} holds no loadable tokenizer ({error}); save one beside the model") from error
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a bar per weight file adds nothing to a prediction's output
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, **model_kwargs)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            folder, use_safetensors=True, trust_remote_code=False, **model_kwargs
+        )
     except OSError as error:
         raise UserInputError(f"{folder} holds no safetensors weights ({error})") from error
+    except (SafetensorError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        raise UserInputError(f"{folder}: the model cannot be loaded ({reason})") from error
     finally:
         if bars:
             hf_logging.enable_progress_bar()

@@ -9,7 +9,10 @@ line below; importing this module registers it with the transformers Auto classe
 import importlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 import torch
 import yaml
@@ -207,6 +210,45 @@ def _check_override_type(key: str, parsed, default, given: str) -> None:
         raise UserInputError(f"--config_overrides: {key} takes {kind}, got {given.strip()!r}")
 
 
+T = TypeVar("T")
+
+
+def _unreachable(name: str, flag: str, why: str) -> str:
+    return (
+        f"cannot load {name!r}: the Hugging Face Hub cannot be reached ({why}); pass {flag} with a local folder "
+        "holding the checkpoint (config.json, weights, tokenizer)"
+    )
+
+
+def check_pretrained_source(name: str | None, flag: str = "--model_name_or_path") -> None:
+    """For a Hub id (not a local folder): refuse at once when the Hub is switched off or cannot be reached."""
+    from .hub import check_hub_reachable
+
+    if name is not None and not Path(name).exists():
+        check_hub_reachable(lambda why: _unreachable(name, flag, why))
+
+
+def load_pretrained(load: Callable[[], T], name: str, flag: str = "--model_name_or_path") -> T:
+    """
+    `load()` (a `from_pretrained` of `name`), with a one-line error when it fails for a reason the user can fix: the
+    Hub cannot be reached for a Hub id (use a local folder), or `name` is neither a folder nor a Hub model.
+    """
+    from .hub import is_unreachable  # here: hub.py imports the reporting and data packages
+
+    check_pretrained_source(name, flag)
+    try:
+        return load()
+    except UserInputError:
+        raise
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        if Path(name).exists():
+            raise UserInputError(f"{flag} {name}: cannot load it ({reason})") from error
+        if is_unreachable(error):
+            raise UserInputError(_unreachable(name, flag, "no network")) from error
+        raise UserInputError(f"{flag} {name!r} is neither a local folder nor a model on the Hub ({reason})") from error
+
+
 def create_model(
     spec: ModelSpec,
     label_names: list[str],
@@ -227,19 +269,23 @@ def create_model(
         "label2id": {name: i for i, name in enumerate(label_names)},
     }
     if spec.is_pretrained:
-        try:
-            return AutoModelForSequenceClassification.from_pretrained(
-                checkpoint, dtype=torch.float32, ignore_mismatched_sizes=ignore_mismatched_sizes, **labels
-            )
-        except (RuntimeError, ValueError) as error:
-            if "ignore_mismatched_sizes" not in str(error) and "size mismatch" not in str(error):
-                raise
-            heads = _checkpoint_labels(checkpoint)
-            found = f"its head has {heads} labels, the data has {len(label_names)}" if heads else "shapes differ"
-            raise UserInputError(
-                f"--model_name_or_path {checkpoint} does not fit the model ({found}); pass --ignore_mismatched_sizes "
-                "to start the weights that differ afresh"
-            ) from None
+
+        def load() -> PreTrainedModel:
+            try:
+                return AutoModelForSequenceClassification.from_pretrained(
+                    checkpoint, dtype=torch.float32, ignore_mismatched_sizes=ignore_mismatched_sizes, **labels
+                )
+            except (RuntimeError, ValueError) as error:
+                if "ignore_mismatched_sizes" not in str(error) and "size mismatch" not in str(error):
+                    raise
+                heads = _checkpoint_labels(checkpoint)
+                found = f"its head has {heads} labels, the data has {len(label_names)}" if heads else "shapes differ"
+                raise UserInputError(
+                    f"--model_name_or_path {checkpoint} does not fit the model ({found}); pass "
+                    "--ignore_mismatched_sizes to start the weights that differ afresh"
+                ) from None
+
+        return load_pretrained(load, checkpoint)
     config = spec.config_class(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,

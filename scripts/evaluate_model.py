@@ -32,7 +32,8 @@ from modeling.data import (
     tokenize_splits,
 )
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder, saved_cut
+from modeling.files import atomic_write_text
+from modeling.inference import load_model_folder, resolve_device, saved_cut
 from modeling.reporting import format_summary, write_run_reports
 from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize
 from modeling.training import count_parameters
@@ -82,6 +83,8 @@ def parse_args() -> argparse.Namespace:
             raise UserInputError(f"--{flag} must be positive, got {value}")
     if args.latency_samples < 0:
         raise UserInputError(f"--latency_samples must be 0 or more, got {args.latency_samples}")
+    if args.output_dir is not None and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise UserInputError(f"--output_dir {args.output_dir} is a file; give a folder")
     return args
 
 
@@ -148,7 +151,7 @@ def read_log_history(folder: str) -> list[dict]:
 def main() -> dict:
     args = parse_args()
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     data_config = load_data_config(args.dataset)
     model, tokenizer = load_model_folder(args.model, device)
 
@@ -199,7 +202,7 @@ def main() -> dict:
         "num_parameters": total,
         "trainable_parameters": trainable,
     }
-    (output_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(output_dir / "metrics.json", json.dumps(results, indent=2) + "\n")
 
     print(format_summary(results, row_name=args.split))
     if latencies:

@@ -6,7 +6,9 @@
     echo "so so" | python scripts/predict.py --model outputs/attn_bilstm-tweet_sentiment --explain
 
 Texts come from the arguments, from --file (one per line) or, when neither is given, from standard input (one per
-line). Each text's predicted label and class probabilities are printed, or one JSON object per line with --json.
+line). Each text's predicted label and class probabilities are printed, or one JSON object per line with --json;
+an empty (or whitespace-only) text still gets a row, so rows stay aligned with the input, marked `empty` (and a
+warning on standard error says how many there were). Bytes that are not UTF-8 read as U+FFFD, with a warning.
 --explain writes one attention heatmap per text into --output_dir: the attention over time for attn_bilstm, and
 the last layer's attention from [CLS] averaged over heads for the transformers. Any text is accepted: empty or
 whitespace-only texts, any script, control characters; long texts are cut as in training (to the length the model
@@ -27,7 +29,7 @@ from transformers import DataCollatorWithPadding
 import modeling  # noqa: F401  (registers the recurrent architectures with the Auto classes)
 from modeling.data import tokenize_splits
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder, saved_cut
+from modeling.inference import load_model_folder, resolve_device, saved_cut
 from modeling.reporting import plot_attention
 
 PREVIEW_CHARS = 60
@@ -68,6 +70,27 @@ def split_lines(content: str) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
+def decode_lines(content: bytes, source: str) -> list[str]:
+    """
+    The lines of `content` as UTF-8; bytes that are not UTF-8 read as U+FFFD, and a warning on standard error names
+    how many lines held them and the first one.
+    """
+    lines = split_lines(content.decode("utf-8", errors="replace"))
+    bad = []
+    for number, raw in enumerate(split_lines(content.decode("latin-1")), 1):
+        try:
+            raw.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(number)
+    if bad:
+        print(
+            f"warning: {source}: {len(bad)} line(s) hold bytes that are not UTF-8 (first: line {bad[0]}); they were "
+            "read as U+FFFD. Re-encode the file as UTF-8 for exact texts",
+            file=sys.stderr,
+        )
+    return lines
+
+
 def read_texts(args: argparse.Namespace) -> list[str]:
     """The texts from the arguments and --file, or else from standard input."""
     texts = list(args.texts)
@@ -75,13 +98,12 @@ def read_texts(args: argparse.Namespace) -> list[str]:
         path = Path(args.file)
         if not path.is_file():
             raise UserInputError(f"--file {args.file} does not exist")
-        texts += split_lines(path.read_text(encoding="utf-8", errors="replace"))
+        texts += decode_lines(path.read_bytes(), args.file)
     elif not texts:
         if sys.stdin.isatty():
             print("reading texts from standard input, one per line; end with Ctrl-D", file=sys.stderr)
         stream = getattr(sys.stdin, "buffer", None)
-        content = stream.read().decode("utf-8", errors="replace") if stream is not None else sys.stdin.read()
-        texts = split_lines(content)
+        texts = decode_lines(stream.read(), "standard input") if stream is not None else split_lines(sys.stdin.read())
     if not texts:
         raise UserInputError("no texts to classify: give them as arguments, with --file F, or on standard input")
     return texts
@@ -125,8 +147,15 @@ def main() -> list[dict]:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")  # a terminal that cannot show a script still gets output
     datasets.disable_progress_bars()
+    device = resolve_device(args.device)
     texts = read_texts(args)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    empty = [not text.strip() for text in texts]
+    if any(empty):
+        print(
+            f"warning: {sum(empty)} empty text(s) (first: text {empty.index(True) + 1}); each keeps its row, marked "
+            "empty, with what the model predicts for no words",
+            file=sys.stderr,
+        )
     model, tokenizer = load_model_folder(
         # The fused (sdpa, flash) attention kernels return no weights; the eager one does.
         args.model,
@@ -182,6 +211,7 @@ def main() -> list[dict]:
                 "label": label_names[predicted],
                 "confidence": float(probs[predicted]),
                 "probabilities": {name: float(p) for name, p in zip(label_names, probs)},
+                "empty": empty[index],
             }
             if weights is not None:
                 ids = row["input_ids"]  # unpadded: exactly the text's tokens
@@ -198,7 +228,8 @@ def main() -> list[dict]:
             else:
                 scores = "  ".join(f"{name} {p:.3f}" for name, p in result["probabilities"].items())
                 label = f"{result['label']:<{label_width}}"
-                print(f"{label}  {result['confidence']:.3f}  [{scores}]  {preview(texts[index])}")
+                mark = "  (empty text)" if result["empty"] else ""
+                print(f"{label}  {result['confidence']:.3f}  [{scores}]  {preview(texts[index])}{mark}")
                 if "attention_plot" in result:
                     print(f"{'':<{label_width}}  attention: {result['attention_plot']}")
     return results

@@ -62,14 +62,16 @@ def main() -> str:
     if not folder.is_dir():
         raise UserInputError(f"--model {folder} is not a folder; give the --output_dir of a train.py run")
     check_repo_id(args.hub_model_id)
+    card = None
     if args.regenerate_card:
+        # Built in memory: the folder's card is replaced only once the upload has succeeded.
         dataset = dataset_card_arguments(load_data_config(args.dataset)) if args.dataset else {}
-        write_model_card(
-            folder, repo_id=args.hub_model_id, base_model=args.base_model, license=args.license, **dataset
+        card = write_model_card(
+            folder, repo_id=args.hub_model_id, base_model=args.base_model, license=args.license, save=False, **dataset
         )
     elif not (folder / CARD_NAME).is_file():
         logger.warning("%s has no %s: writing one from the saved results", folder, CARD_NAME)
-    url = push_to_hub(folder, args.hub_model_id, private=args.private)
+    url = push_to_hub(folder, args.hub_model_id, private=args.private, card=card)
     print(f"uploaded to {url}")
     return url
 

@@ -25,12 +25,19 @@ from transformers import (
 )
 
 from modeling.arguments import ModelArguments, parse_args
-from modeling.data import load_data_config, load_splits, tokenize_splits, train_word_tokenizer
+from modeling.data import (
+    check_training_classes,
+    load_data_config,
+    load_splits,
+    tokenize_splits,
+    train_word_tokenizer,
+)
 from modeling.data.word_vectors import read_glove_vectors, tfidf_token_weights
 from modeling.errors import cli_entry_point
+from modeling.files import atomic_write_text
 from modeling.hub import check_repo_id, push_to_hub
 from modeling.metrics import build_compute_metrics
-from modeling.registry import create_model
+from modeling.registry import check_pretrained_source, create_model, load_pretrained
 from modeling.reporting import (
     dataset_card_arguments,
     format_summary,
@@ -42,9 +49,11 @@ from modeling.run_folder import (
     ADAPTER_DIR,
     TRAINING_ARGS_FILE,
     check_output_dir,
+    check_resume,
     clear_previous_run,
     remove_checkpoints,
     resolve_resume,
+    run_settings,
 )
 from modeling.training import (
     TextClassificationTrainer,
@@ -71,7 +80,8 @@ def build_tokenizer(
     """
     name = model_args.tokenizer_name or checkpoint
     if name is not None:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        flag = "--tokenizer_name" if model_args.tokenizer_name else "--model_name_or_path"
+        tokenizer = load_pretrained(lambda: AutoTokenizer.from_pretrained(name), name, flag)
         tokenizer.model_max_length = max_length  # saved with it: inference cuts at the length trained with
         if checkpoint is None:  # a recurrent model: it reads each text's tokens from the left of its row
             tokenizer.padding_side = "right"
@@ -91,7 +101,9 @@ def main() -> None:
     spec = model_args.spec
     output_dir = Path(training_args.output_dir)
     check_output_dir(output_dir, data_args.overwrite_output_dir, training_args.resume_from_checkpoint is not None)
-    resume = resolve_resume(training_args.resume_from_checkpoint, output_dir)
+    resume = resolve_resume(
+        training_args.resume_from_checkpoint, output_dir, with_optimizer=not training_args.save_only_model
+    )
     # The Trainer would create the hub repository at init and push at every save (failing offline before training
     # starts): instead everything is saved locally and uploaded once, with its model card, at the end. The token is
     # taken out of the arguments so that the saved training_args.bin never holds it.
@@ -116,10 +128,13 @@ def main() -> None:
     max_length = data_args.max_length or data_config.max_length
     truncation = data_args.truncation or data_config.truncation
     checkpoint = (model_args.model_name_or_path or spec.default_checkpoint) if spec.is_pretrained else None
+    check_pretrained_source(checkpoint)  # before the data are read: a Hub id needs the Hub
+    check_pretrained_source(model_args.tokenizer_name, "--tokenizer_name")
 
     # 1. Data: read, label and split once; tokenise once (the other processes wait, then read the cache).
     with training_args.main_process_first(desc="loading the dataset"):
         raw = load_splits(data_config, data_args.data_dir, seed=training_args.seed)
+    check_training_classes(raw["train"], data_config)
     split_sizes = {split: len(rows) for split, rows in raw.items()}  # before any --max_*_samples
     for split, limit in (
         ("train", data_args.max_train_samples),
@@ -169,6 +184,11 @@ def main() -> None:
     )
     trainable_params, total_params = count_parameters(model)
     logger.info("parameters: %s trainable of %s", f"{trainable_params:,}", f"{total_params:,}")
+    settings = run_settings(model_args, data_args, training_args)
+    if resume is not None:  # before anything is written: the checkpoint must be of this run's arguments and data
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        vocabulary = json.loads(backend.to_str()).get("model", {}).get("vocab") if backend is not None else None
+        check_resume(resume, settings, model.config, vocabulary if isinstance(vocabulary, dict) else None)
 
     # Only now, with the arguments, data and model checked, does anything go into output_dir; every process has
     # checked the folder, and the previous run is gone, before any of them writes into it.
@@ -201,6 +221,7 @@ def main() -> None:
         momentum=model_args.momentum,
         layerwise_lr_decay=model_args.layerwise_lr_decay,
         adversarial_epsilon=model_args.adversarial_epsilon,
+        run_settings=settings,
     )
 
     # 4. Train, keep the best checkpoint, evaluate on validation and test.
@@ -231,7 +252,7 @@ def main() -> None:
             "glove_path": absolute_if_local(model_args.glove_path),
             "tfidf_weighting": model_args.tfidf_weighting,
         }
-        (output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2) + "\n")
+        atomic_write_text(output_dir / TRAINING_ARGS_FILE, json.dumps(arguments, indent=2) + "\n")
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)

@@ -282,8 +282,10 @@ def test_push_uploads_the_folder_with_its_card_and_no_checkpoint(trained, fake_h
     assert fake_hub["create_repo"]["repo_id"] == "tiny-auto-lstm"
     assert fake_hub["create_repo"]["private"] is True and fake_hub["create_repo"]["exist_ok"] is True
     upload = fake_hub["upload_folder"]
-    assert upload["repo_id"] == "someone/tiny-auto-lstm" and upload["folder_path"] == folder
-    assert any(name.startswith("checkpoint-") for name in upload["files"])
+    # The folder had no card: the upload went from a staging folder of links holding a new one, and the folder got
+    # that card only once the upload had succeeded.
+    assert upload["repo_id"] == "someone/tiny-auto-lstm" and upload["folder_path"] != folder
+    assert (folder / "README.md").read_text() == str(fake_hub["card"])
     assert not [name for name in upload["sent"] if name.startswith("checkpoint-") or name == "training_args.bin"]
     for name in ("README.md", "config.json", "model.safetensors", "tokenizer.json", "modeling_auto_lstm.py"):
         assert name in upload["sent"], name

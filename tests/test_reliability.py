@@ -139,13 +139,22 @@ def test_same_seed_same_metrics(run_script, tmp_path, toy_data_dir):
 def test_resume_skips_a_checkpoint_killed_while_its_state_was_written(tmp_path):
     from modeling.run_folder import resolve_resume
 
+    def checkpoint(name: str, state: str | None, files=("model.safetensors", "optimizer.pt", "scheduler.pt")):
+        (tmp_path / name).mkdir()
+        for file_name in files:
+            (tmp_path / name / file_name).write_bytes(b"saved")
+        if state is not None:
+            (tmp_path / name / "trainer_state.json").write_text(state)
+
     for step, state in ((5, '{"global_step": 5}'), (10, ""), (15, '{"global_st')):  # 10 and 15: cut short
-        (tmp_path / f"checkpoint-{step}").mkdir()
-        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
-    (tmp_path / "checkpoint-20").mkdir()  # killed before trainer_state.json
-    (tmp_path / "checkpoint-old").mkdir()  # a user's copy, not a Trainer checkpoint
-    (tmp_path / "checkpoint-old" / "trainer_state.json").write_text('{"global_step": 99}')
+        checkpoint(f"checkpoint-{step}", state)
+    checkpoint("checkpoint-20", None)  # killed before trainer_state.json
+    # Killed while the Trainer deleted them file by file: the state is left, but not the weights or optimizer.
+    checkpoint("checkpoint-25", '{"global_step": 25}', files=("optimizer.pt", "scheduler.pt"))
+    checkpoint("checkpoint-30", '{"global_step": 30}', files=("model.safetensors", "scheduler.pt"))
+    checkpoint("checkpoint-old", '{"global_step": 99}')  # a user's copy, not a Trainer checkpoint
     assert resolve_resume("last", str(tmp_path)) == str(tmp_path / "checkpoint-5")
+    assert resolve_resume("last", str(tmp_path), with_optimizer=False) == str(tmp_path / "checkpoint-30")
     with pytest.raises(UserInputError, match="not a complete checkpoint"):
         resolve_resume(str(tmp_path / "checkpoint-10"), str(tmp_path))
 
@@ -218,3 +227,13 @@ def test_weights_are_only_read_from_safetensors(tmp_path):
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(UserInputError, match="safetensors"):
         load_model_folder(str(tmp_path), torch.device("cpu"))
+
+
+@pytest.mark.slow
+def test_kill_resume_loop_short(tmp_path):
+    """A short run of tests/kill_resume_loop.py (make kill-resume runs ten rounds): two kills, two recoveries."""
+    command = [sys.executable, str(REPO / "tests" / "kill_resume_loop.py"), "--rounds", "2", "--seed", "3",
+               "--work_dir", str(tmp_path)]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 of 2 rounds ended with the reference's test metrics" in result.stdout

@@ -1,7 +1,7 @@
 """Data: dataset configs, loading and splitting, tokenisation and the cut to max_length, word vectors."""
 
 from .config import DATA_CONFIG_DIR, SPLITS, DataConfig, available_datasets, load_data_config
-from .loading import load_splits
+from .loading import check_training_classes, load_splits
 from .tokenization import (
     DEFAULT_VOCAB_SIZE,
     TRUNCATION_STRATEGIES,
@@ -20,6 +20,7 @@ __all__ = [
     "TRUNCATION_STRATEGIES",
     "DataConfig",
     "available_datasets",
+    "check_training_classes",
     "check_truncation",
     "encode_texts",
     "keep_head_and_tail",

@@ -66,12 +66,27 @@ def load_data_config(name_or_path: str) -> DataConfig:
             f"unknown dataset {name_or_path!r}; choose one of: {', '.join(available_datasets())}, "
             "or give the path of a YAML data config"
         )
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UserInputError(f"{path}: not valid YAML{where} ({problem})") from None
+    except UnicodeDecodeError as error:
+        raise UserInputError(f"{path}: not valid UTF-8 ({error.reason})") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise UserInputError(
+            f"{path}: a data config is a mapping of keys to values, not a {type(raw).__name__}; "
+            "the schema is in data_configs/README.md"
+        )
     known = {f.name for f in fields(DataConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise UserInputError(f"{path}: unknown keys {unknown}; the schema is in data_configs/README.md")
     raw.setdefault("name", path.stem)
+    _check_values(raw, path)
     config = DataConfig(**raw)
     if config.splits.get("train") is None:
         raise UserInputError(f"{path}: splits.train must name a split of the source")
@@ -82,6 +97,54 @@ def load_data_config(name_or_path: str) -> DataConfig:
         )
     check_truncation(config.truncation, f"{path}: truncation")
     return config
+
+
+_TEXT_KEYS = ("name", "description", "hub_path", "hub_config", "data_dir", "label_column", "homepage", "license")
+
+
+def _check_values(raw: dict, path: Path) -> None:
+    """Refuse values of the wrong type or range, naming the key (the schema is in data_configs/README.md)."""
+
+    def fail(key: str, wanted: str) -> None:
+        raise UserInputError(f"{path}: {key} must be {wanted}, got {raw[key]!r}")
+
+    for key in _TEXT_KEYS:
+        if key in raw and raw[key] is not None and not isinstance(raw[key], str):
+            fail(key, "a string")
+    if "text_column" in raw:
+        value = raw["text_column"]
+        if not (
+            isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value))
+        ):
+            fail("text_column", "a column name or a list of them")
+    if raw.get("label_names") is not None:
+        names = raw["label_names"]
+        if not isinstance(names, list) or not all(
+            isinstance(n, (str, int)) and not isinstance(n, bool) for n in names
+        ):
+            fail("label_names", "a list of class names, e.g. [negative, positive]")
+        if len(names) < 2 or len({str(n) for n in names}) < len(names):
+            fail("label_names", "at least two different class names")
+        raw["label_names"] = [str(name) for name in names]
+    if raw.get("data_files") is not None:
+        files = raw["data_files"]
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            fail("data_files", "a mapping of split to file name")
+    if "splits" in raw:
+        splits = raw["splits"]
+        if not isinstance(splits, dict) or not set(splits) <= set(SPLITS):
+            fail("splits", f"a mapping of {', '.join(SPLITS)} to a source split (or null)")
+        if not all(v is None or isinstance(v, str) for v in splits.values()):
+            fail("splits", "a mapping of role to a split name (or null)")
+    for key in ("validation_size", "test_size"):
+        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], (int, float))):
+            fail(key, "a fraction between 0 and 1")
+    if "max_length" in raw and (
+        isinstance(raw["max_length"], bool) or not isinstance(raw["max_length"], int) or raw["max_length"] <= 0
+    ):
+        fail("max_length", "a positive whole number of tokens")
+    if raw.get("text_transform") is not None and raw["text_transform"] not in TEXT_TRANSFORMS:
+        fail("text_transform", f"one of {', '.join(TEXT_TRANSFORMS)}")
 
 
 def join_review_sentences(value: list) -> str:

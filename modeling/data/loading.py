@@ -6,9 +6,12 @@ ids, a stratified, seeded validation (and test) split when the source has none, 
 message that says what to fix.
 """
 
+import codecs
 import gzip
 import json
 import logging
+import zlib
+from collections import Counter
 from pathlib import Path
 
 import datasets
@@ -49,6 +52,27 @@ def load_splits(config: DataConfig, data_dir: str | None = None, seed: int = 42)
     return _carve_missing_splits(encoded, config, seed)
 
 
+def check_training_classes(train: datasets.Dataset, config: DataConfig) -> None:
+    """
+    Before training: a classifier needs examples of two classes at least; classes without training rows are worth
+    a warning. (Inspecting or evaluating one-class data is fine, so `load_splits` does not check this.)
+    """
+    label_names = train.features["label"].names
+    counts = Counter(train["label"])
+    if len(counts) < 2:
+        only = label_names[next(iter(counts))] if counts else None
+        raise UserInputError(
+            f"the train split of {config.name!r} holds one class ({only!r}); a classifier needs training examples of "
+            "at least two classes"
+        )
+    missing = [name for i, name in enumerate(label_names) if i not in counts]
+    if missing:
+        logger.warning(
+            "the train split of %r has no rows of %d of its %d classes (%s): the model cannot learn to predict them",
+            config.name, len(missing), len(label_names), ", ".join(missing),
+        )  # fmt: skip
+
+
 def _load_source(config: DataConfig, data_dir: str | None) -> tuple[datasets.DatasetDict, dict[str, str | None]]:
     """The raw source as a DatasetDict, and which of its splits serves as train, validation and test."""
     if data_dir is not None or config.data_dir is not None:
@@ -57,20 +81,88 @@ def _load_source(config: DataConfig, data_dir: str | None) -> tuple[datasets.Dat
         builders = {_builder_for(path) for path in files.values()}
         if len(builders) > 1:
             raise UserInputError(f"{folder}: the split files mix formats ({sorted(builders)}); use one format")
-        try:
-            raw = datasets.load_dataset(builders.pop(), data_files={k: str(v) for k, v in files.items()})
-        except Exception as error:  # pyarrow/pandas parse errors rarely say where: find the bad line ourselves
-            for path in files.values():
-                _raise_for_bad_line(path)
-            raise UserInputError(f"could not read the data files in {folder}: {error}") from error
+        # One file at a time: a file whose columns differ from the others' then fails on its own, with the column
+        # named (`_check_columns`), rather than as one dataset whose splits cannot be cast alike.
+        raw = datasets.DatasetDict({split: _read_file(path, _builder_for(path)) for split, path in files.items()})
         # Explicit `data_files` keep the config's role mapping; standard file names serve their own role.
         roles = dict(config.splits) if config.data_files else {s: (s if s in files else None) for s in SPLITS}
         return raw, roles
     if config.hub_path is not None:
-        return datasets.load_dataset(config.hub_path, config.hub_config), dict(config.splits)
+        from ..hub import check_hub_reachable, is_unreachable  # here: hub.py imports the data package
+
+        check_hub_reachable(lambda why: _unreachable_message(config, why), for_datasets=True)
+        try:
+            return datasets.load_dataset(config.hub_path, config.hub_config), dict(config.splits)
+        except Exception as error:
+            if is_unreachable(error):
+                raise UserInputError(_unreachable_message(config, "no network")) from error
+            raise
     raise UserInputError(
         f"dataset {config.name!r} has no public source on the hub: download it "
         f"({config.homepage or 'see its config'}) and pass --data_dir DIR"
+    )
+
+
+def _read_file(path: Path, builder: str) -> datasets.Dataset:
+    """One data file as a Dataset, or a one-line error saying what is wrong with it."""
+    _check_file(path)
+    try:
+        dataset = datasets.load_dataset(builder, data_files={"train": str(path)}, split="train")
+    except Exception as error:  # pyarrow/pandas parse errors rarely say where: find the bad line ourselves
+        if "corresponds to no data" in str(error):  # datasets' words for a file without a row
+            raise UserInputError(f"{path} holds no rows (only a header?); give it one row per text") from None
+        _raise_for_bad_line(path)
+        raise UserInputError(f"could not read {path}: {_innermost_reason(error)}") from error
+    if len(dataset) == 0:
+        raise UserInputError(f"{path} holds no rows (only a header?); give it one row per text")
+    return dataset
+
+
+def _check_file(path: Path) -> None:
+    """
+    Refuse an empty file, a compressed one that is cut short or damaged, and a text file that is not UTF-8 (pyarrow
+    would read its bad bytes into the text column, to fail only later), naming the first bad line.
+    """
+    if path.stat().st_size == 0:
+        raise UserInputError(f"{path} is empty; give it one row per text")
+    text = _builder_for(path) != "parquet"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):  # the whole stream: a cut shows only at its end
+                if text:
+                    decoder.decode(chunk)
+            if text:
+                decoder.decode(b"", final=True)
+    except (EOFError, OSError, zlib.error) as error:
+        raise UserInputError(f"{path}: the gzip file is cut short or damaged ({error}); copy it again") from None
+    except UnicodeDecodeError:
+        _raise_for_bad_line(path)
+
+
+def _innermost_reason(error: BaseException) -> str:
+    """The most specific message in an exception chain (datasets wraps parse errors in a generic one)."""
+    reasons = []
+    while error is not None:
+        text = str(error).strip().splitlines()
+        reasons.append(f"{type(error).__name__}: {text[0]}" if text else type(error).__name__)
+        error = error.__cause__ or error.__context__
+    specific = [reason for reason in reasons if "An error occurred while generating the dataset" not in reason]
+    return (specific or reasons)[-1][:300]
+
+
+def _unreachable_message(config: DataConfig, why: str) -> str:
+    """Where the Hub dataset of `config` would come from, and the --data_dir files that replace it."""
+    if config.data_files:
+        expected = ", ".join(config.data_files.values())
+    else:
+        roles = [role for role in SPLITS if config.splits.get(role) is not None]
+        expected = ", ".join(f"{role}.jsonl.gz" for role in roles) + " (or .jsonl, .csv, .parquet)"
+    columns = ", ".join([*config.text_columns, config.label_column])
+    return (
+        f"dataset {config.name!r} ({config.hub_path}) cannot be loaded: the Hugging Face Hub cannot be reached "
+        f"({why}); download it and pass --data_dir DIR with {expected}, columns {columns}"
     )
 
 
@@ -99,7 +191,7 @@ def _raise_for_bad_line(path: Path) -> None:
     opener = gzip.open if path.name.endswith(".gz") else open
     is_json = _builder_for(path) == "json"
     with opener(path, "rb") as handle:
-        for line_number, raw in enumerate(handle, 1):
+        for line_number, raw in _numbered_lines(handle, path):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -109,6 +201,18 @@ def _raise_for_bad_line(path: Path) -> None:
                     json.loads(line)
                 except json.JSONDecodeError as error:
                     raise UserInputError(f"{path}:{line_number}: not a JSON object ({error.msg})") from None
+
+
+def _numbered_lines(handle, path: Path):
+    """(line number, bytes) of an open file; a cut-short or damaged compressed file is a one-line error."""
+    line_number = 0
+    try:
+        for line_number, raw in enumerate(handle, 1):
+            yield line_number, raw
+    except (EOFError, OSError, zlib.error) as error:
+        raise UserInputError(
+            f"{path}: the gzip file is cut short or damaged after line {line_number} ({error}); copy it again"
+        ) from None
 
 
 def _builder_for(path: Path) -> str:
@@ -169,6 +273,11 @@ def _encode_labels(dataset: datasets.Dataset, label_names: list[str], role: str)
                         f"label {value!r} in the {role} split is not among the training labels {label_names}"
                     )
                 out.append(ids[value])
+            elif isinstance(value, float) and not value.is_integer():
+                raise UserInputError(
+                    f"label {value!r} in the {role} split is not a class id: ids are whole numbers in "
+                    f"0..{len(label_names) - 1}"
+                )
             elif value is None or not 0 <= int(value) < len(label_names):
                 hint = " (hidden test labels? point splits.test at a labelled split)" if value == -1 else ""
                 raise UserInputError(

@@ -12,6 +12,10 @@ import numpy as np
 from transformers import EvalPrediction
 
 METRICS_DIR = Path(__file__).resolve().parent
+# The scalar metrics `compute_metrics` returns: with `loss`, the names --metric_for_best_model can take.
+SCALAR_METRICS = (
+    "accuracy", "f1_macro", "f1_weighted", "precision_macro", "precision_weighted", "recall_macro", "recall_weighted",
+)  # fmt: skip
 
 
 @cache
@@ -42,6 +46,6 @@ def build_compute_metrics(num_labels: int):
         logits = eval_prediction.predictions
         logits = logits[0] if isinstance(logits, tuple) else logits
         results = classification_metrics(np.argmax(logits, axis=-1), eval_prediction.label_ids, num_labels)
-        return {key: value for key, value in results.items() if isinstance(value, float)}
+        return {key: float(results[key]) for key in SCALAR_METRICS}
 
     return compute_metrics

@@ -19,6 +19,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..data import DataConfig, available_datasets, load_data_config
 from ..errors import UserInputError
+from ..files import atomic_write_text
 from ..run_folder import ADAPTER_DIR
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def write_model_card(
     license: str | None = None,
     language: str | list[str] | None = None,
     keep_previous: bool = True,
+    save: bool = True,
 ) -> ModelCard:
     """
     Write `output_dir/README.md`: Hub metadata (with a model-index of the validation and test results; of a Hub
@@ -120,6 +122,7 @@ def write_model_card(
         language: language code(s) of the training data.
         keep_previous: take arguments left out from the folder's existing card; False builds the card afresh,
             e.g. over the card of an earlier run in the same folder.
+        save: write the card into the folder (atomically); False only returns it (push.py saves it once uploaded).
 
     Arguments left out keep the values of the folder's existing card, if any (see `keep_previous`).
 
@@ -174,9 +177,15 @@ def write_model_card(
     )
     body = _card_body(run, dataset, base_model, repo_id or str(output_dir), model_name)
     card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
-    card.save(folder / CARD_NAME)
-    logger.info("model card written to %s", folder / CARD_NAME)
+    if save:
+        save_card(card, folder)
     return card
+
+
+def save_card(card: ModelCard, folder: str | Path) -> None:
+    """Write `card` as `folder/README.md`, atomically (`ModelCard.save` writes in place)."""
+    atomic_write_text(Path(folder) / CARD_NAME, str(card))
+    logger.info("model card written to %s", Path(folder) / CARD_NAME)
 
 
 # --- reading the folder ---------------------------------------------------------------------------------------
@@ -227,10 +236,16 @@ def _read_run(folder: Path) -> dict:
 
 
 def _count_rows(path: Path) -> int | None:
+    """Data rows of a CSV file. Fields have no size limit here: a test text can be longer than csv's 128 KB."""
     if not path.is_file():
         return None
-    with path.open(newline="", encoding="utf-8") as handle:
-        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, path.stat().st_size + 1))
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _previous_card_inputs(folder: Path) -> dict:

@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
 
+from ..files import atomic_path
+
 # The validation metrics drawn per epoch: log_history key -> legend label.
 EVAL_CURVES = {
     "eval_accuracy": "accuracy",
@@ -27,7 +29,8 @@ MAX_ANNOTATED_CLASSES = 25
 def _save(figure: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Render `figure` with the Agg canvas to `path` (PNG)."""
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=dpi)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.metrics import classification_report
 
+from ..files import atomic_path, atomic_write_text
 from ..metrics import classification_metrics
 from .plots import plot_confusion_matrix, plot_per_class_f1, plot_training_curves
 
@@ -20,7 +21,7 @@ def write_predictions_csv(
 ) -> None:
     """One row per text: text, label, predicted label, confidence (the predicted class's probability)."""
     predicted = probabilities.argmax(-1)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label", "predicted_label", "confidence"])
         for text, label, pred, probs in zip(texts, labels, predicted, probabilities):
@@ -83,7 +84,7 @@ def write_run_reports(
         digits=4,
         zero_division=0,
     )
-    (output_dir / "classification_report.txt").write_text(report)
+    atomic_write_text(output_dir / "classification_report.txt", report)
 
     metrics = classification_metrics(predictions, labels, len(label_names))
     plot_confusion_matrix(
