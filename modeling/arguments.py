@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
-from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets
+from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets, load_data_config
 from .errors import UserInputError
+from .problem_types import BEST_METRIC, DEFAULT_THRESHOLD, SINGLE_LABEL, greater_is_better
 from .registry import MODEL_SPECS, ModelSpec, get_model_spec, parse_config_overrides
 from .training import FINETUNE_STRATEGIES, OPTIMIZERS
 
@@ -141,6 +142,20 @@ class DataArguments:
         default=None,
         metadata={"help": "Read {train,validation,test}.{jsonl,jsonl.gz,csv,parquet} (or the config's files) here."},
     )
+    text_column: str | None = field(
+        default=None,
+        metadata={"help": "The column(s) holding the text, comma-separated, in place of the data config's."},
+    )
+    label_column: str | None = field(
+        default=None, metadata={"help": "The column holding the label, in place of the data config's."}
+    )
+    multi_label_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "Multi-label data: a label is predicted when its probability reaches this (default "
+            f"{DEFAULT_THRESHOLD}; without --do_train, the model's). Saved with the model for predict and evaluate."
+        },
+    )
     max_length: int | None = field(
         default=None, metadata={"help": "Truncate texts to this many tokens (default: the data config's)."}
     )
@@ -184,6 +199,8 @@ class DataArguments:
                 "--max_test_samples": self.max_test_samples,
             }
         )
+        if self.multi_label_threshold is not None and not 0 < self.multi_label_threshold < 1:
+            raise UserInputError(f"--multi_label_threshold must be between 0 and 1, got {self.multi_label_threshold}")
 
 
 def _check_positive(values: dict) -> None:
@@ -192,6 +209,9 @@ def _check_positive(values: dict) -> None:
             raise UserInputError(f"{flag} must be positive, got {value}")
 
 
+# --do_train/--do_eval/--do_predict as in transformers' run_classification.py: each runs its stage (training, the
+# final evaluation on validation, the test predictions and reports); none of them given means all three.
+STAGES = ("do_train", "do_eval", "do_predict")
 # The Trainer's own optimizer, used unless --optimizer or --optim names another.
 DEFAULT_OPTIM = TrainingArguments.__dataclass_fields__["optim"].default
 # TrainingArguments defaults that suit classification experiments; model-family defaults come from the registry.
@@ -225,24 +245,69 @@ def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArgu
         except (OSError, ValueError) as error:
             raise UserInputError(f"{path}: not a readable JSON file of arguments ({error})") from None
         model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
-        model_args, data_args, training_args = parser.parse_dict({**run_defaults(model_args, data_args), **given})
+        defaults = run_defaults(model_args, data_args, given.get("metric_for_best_model"))
+        model_args, data_args, training_args = parser.parse_dict({**defaults, **given})
+        stages = {stage: bool(given.get(stage)) for stage in STAGES}
     else:
         known, _ = parser.parse_known_args()
-        parser.set_defaults(**run_defaults(known, known))
+        parser.set_defaults(**run_defaults(known, known, known.metric_for_best_model))
         model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+        stages = {stage: bool(getattr(known, stage)) for stage in STAGES}
+    # The stages as given: TrainingArguments turns do_eval on by itself whenever eval_strategy is set.
+    for stage, given_stage in stages.items():
+        setattr(training_args, stage, given_stage or not any(stages.values()))
     check_training_arguments(model_args, training_args)
     return model_args, data_args, training_args
 
 
-def run_defaults(model_args, data_args) -> dict:
-    """The TrainingArguments defaults of a run: this module's, its model family's and strategy's, and output_dir."""
+def run_defaults(model_args, data_args, metric_for_best_model: str | None = None) -> dict:
+    """
+    The TrainingArguments defaults of a run: this module's, its model family's and strategy's, output_dir, and the
+    metric that picks the best checkpoint: the data's problem type's (regression: the lowest `mse`), or whether
+    `metric_for_best_model`, when given, is better higher or lower (the Trainer would take `mse` as higher).
+    """
     if model_args.model_type is None:
         return {}
     family = get_model_spec(model_args.model_type).family
     defaults = {**RUN_DEFAULTS, **family.training_defaults}
     defaults.update(family.strategy_defaults.get(model_args.finetune_strategy, {}))
     defaults["output_dir"] = f"outputs/{model_args.model_type}-{Path(data_args.dataset).stem}"
+    if metric_for_best_model is None:
+        defaults["metric_for_best_model"], defaults["greater_is_better"] = BEST_METRIC[_problem_type(data_args)]
+    else:
+        defaults["greater_is_better"] = greater_is_better(metric_for_best_model)
     return defaults
+
+
+def _problem_type(data_args) -> str:
+    """The data config's problem type; a config that does not load is reported later, where it is read."""
+    try:
+        return load_data_config(data_args.dataset).problem_type
+    except (UserInputError, OSError, TypeError, ValueError):
+        return SINGLE_LABEL
+
+
+# --report_to trackers -> the package to install; each is checked with transformers' own is_<name>_available.
+TRACKER_PACKAGES = {
+    "tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml",
+    "clearml": "clearml", "neptune": "neptune", "dvclive": "dvclive", "codecarbon": "codecarbon",
+    "swanlab": "swanlab", "dagshub": "dagshub", "azure_ml": "azureml-core", "flyte": "flytekit",
+}  # fmt: skip
+# The trackers setup.cfg's `tracking` extra installs.
+TRACKING_EXTRA = ("tensorboard",)
+_AVAILABILITY = {
+    "comet_ml": "is_comet_available",
+    "azure_ml": "is_azureml_available",
+    "flyte": "is_flytekit_available",
+}
+
+
+def tracker_available(name: str) -> bool:
+    """Whether the package of `--report_to` tracker `name` is installed (unknown names: left to transformers)."""
+    from transformers.integrations import integration_utils
+
+    check = getattr(integration_utils, _AVAILABILITY.get(name, f"is_{name}_available"), None)
+    return check is None or bool(check())
 
 
 def check_training_arguments(model_args: ModelArguments, training_args: TrainingArguments) -> None:
@@ -260,6 +325,37 @@ def check_training_arguments(model_args: ModelArguments, training_args: Training
         )
     if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
         raise UserInputError(f"--num_train_epochs must be positive, got {training_args.num_train_epochs}")
+    for name in training_args.report_to or []:
+        if name in TRACKER_PACKAGES and not tracker_available(name):
+            install = (
+                'pip install -e ".[tracking]"' if name in TRACKING_EXTRA else f"pip install {TRACKER_PACKAGES[name]}"
+            )
+            raise UserInputError(
+                f"--report_to {name}: {TRACKER_PACKAGES[name]} is not installed; {install}, or drop it"
+            )
+    # train.py uploads the finished folder once, at the end (see scripts/train.py); it never pushes checkpoints.
+    if str(getattr(training_args.hub_strategy, "value", training_args.hub_strategy)) not in ("every_save", "end"):
+        raise UserInputError(
+            f"--hub_strategy {training_args.hub_strategy.value}: train.py uploads the finished run once, at the end, "
+            "and never its checkpoints; use --hub_strategy end (every_save, the default, means the same here)"
+        )
+    check_precision(training_args)
+    if not training_args.do_train:
+        for flag, given in (
+            ("--push_to_hub", training_args.push_to_hub),
+            ("--resume_from_checkpoint", training_args.resume_from_checkpoint is not None),
+        ):
+            if given:
+                raise UserInputError(f"{flag} needs --do_train: without it, nothing is trained")
+
+
+def check_precision(training_args: TrainingArguments) -> None:
+    """Refuse --fp16 or --bf16 on a device that cannot run it, rather than training in float32 unannounced."""
+    device = training_args.device
+    if training_args.fp16 and device.type == "cpu":
+        raise UserInputError("--fp16 needs a GPU and this run is on the CPU; drop --fp16 (or use --bf16 on the CPU)")
+    if training_args.bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserInputError(f"--bf16: this GPU ({torch.cuda.get_device_name(device)}) has no bfloat16; use --fp16")
 
 
 def check_glove_dimension(glove_path: str, expected: int) -> None:

@@ -6,6 +6,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .errors import UserInputError
+from .problem_types import saved_problem_type
 
 
 def load_model_folder(
@@ -30,3 +31,19 @@ def load_model_folder(
     except OSError as error:
         raise UserInputError(f"{folder} holds no safetensors weights ({error})") from error
     return model.to(device).eval(), tokenizer
+
+
+def check_model_labels(config, label_names: list[str], problem_type: str, dataset_name: str) -> None:
+    """A saved model fits the data: the same problem type, and for classification the same classes in order."""
+    model_problem = saved_problem_type(config)
+    if model_problem != problem_type:
+        raise UserInputError(
+            f"the model was trained for {model_problem} but dataset {dataset_name!r} is {problem_type}; "
+            "evaluate on data of the same problem type"
+        )
+    model_names = [config.id2label[i] for i in range(len(config.id2label))]
+    if problem_type != "regression" and model_names != list(label_names):
+        raise UserInputError(
+            f"the model's labels {model_names} differ from dataset {dataset_name!r}'s {list(label_names)}; "
+            "evaluate on a dataset with the same classes in the same order"
+        )

@@ -6,8 +6,14 @@
     python scripts/train.py --model_type distilbert --model_name_or_path DIR --finetune_strategy hybrid ...
 
 Every TrainingArguments flag works too (`--help` lists them all); a JSON file of arguments can replace the flags.
-The run leaves in --output_dir the best model (by --metric_for_best_model, macro-F1 unless told otherwise) with its
-tokenizer and config, `all_results.json`, the test predictions and the reports described in README.md.
+The run leaves in --output_dir the best model (by --metric_for_best_model: macro-F1, or for regression data the
+lowest mse, unless told otherwise) with its tokenizer and config, `all_results.json`, the test predictions and the
+reports described in README.md.
+
+--do_train, --do_eval and --do_predict choose the stages, as in transformers' run_classification.py: training,
+the final evaluation on the validation split, predictions and reports on the test split; none of them means all
+three. Without --do_train, --do_eval/--do_predict use a finished run's model, never changing it: the folder given
+as --model_name_or_path (results then go to --output_dir), or else the one in --output_dir (results go beside it).
 """
 
 import json
@@ -15,22 +21,33 @@ import logging
 from pathlib import Path
 
 import transformers
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
     EarlyStoppingCallback,
     PreTrainedTokenizerBase,
+    TrainingArguments,
     set_seed,
 )
 
 from modeling.arguments import ModelArguments, parse_args
-from modeling.data import load_data_config, load_splits, tokenize_splits, train_word_tokenizer
+from modeling.data import (
+    label_names_of,
+    load_data_config,
+    load_splits,
+    override_columns,
+    saved_truncation,
+    tokenize_splits,
+    train_word_tokenizer,
+)
 from modeling.data.word_vectors import read_glove_vectors, tfidf_token_weights
-from modeling.errors import cli_entry_point
+from modeling.errors import UserInputError, cli_entry_point
 from modeling.hub import check_repo_id, push_to_hub
-from modeling.metrics import build_compute_metrics
-from modeling.registry import create_model
+from modeling.inference import check_model_labels, load_model_folder
+from modeling.metrics import METRIC_NAMES, build_compute_metrics
+from modeling.problem_types import DEFAULT_THRESHOLD, MULTI_LABEL, SINGLE_LABEL, saved_threshold
+from modeling.registry import MODEL_SPECS, create_model
 from modeling.reporting import dataset_card_arguments, format_summary, write_model_card, write_run_reports
 from modeling.run_folder import (
     TRAINING_ARGS_FILE,
@@ -38,6 +55,7 @@ from modeling.run_folder import (
     clear_previous_run,
     remove_checkpoints,
     resolve_resume,
+    trained_model_folder,
 )
 from modeling.training import TextClassificationTrainer, apply_finetune_strategy, class_weighted_loss, count_parameters
 
@@ -71,12 +89,40 @@ def build_tokenizer(
     )
 
 
+def check_problem_type(problem_type: str, model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    """
+    Fit the run to the data's problem type: refuse what needs one class per text (class weights) and a best-model
+    metric the type does not report; turn label smoothing (the recurrent default) off where there are no class ids.
+    """
+    metric = (training_args.metric_for_best_model or "loss").removeprefix("eval_")
+    if metric not in (*METRIC_NAMES[problem_type], "loss"):
+        raise UserInputError(
+            f"--metric_for_best_model {metric} is not reported for {problem_type} data; choose one of: "
+            f"{', '.join((*METRIC_NAMES[problem_type], 'loss'))}"
+        )
+    if problem_type == SINGLE_LABEL:
+        return
+    if model_args.class_weights is not None:
+        raise UserInputError(f"--class_weights needs one class per text; this data is {problem_type}")
+    if training_args.label_smoothing_factor:
+        # The Trainer's label smoother reads the labels as class ids; multi-hot rows and values are not.
+        logger.info(
+            "label smoothing off (--label_smoothing_factor %g): it applies to single-label data, this is %s",
+            training_args.label_smoothing_factor, problem_type,
+        )  # fmt: skip
+        training_args.label_smoothing_factor = 0.0
+
+
 @cli_entry_point
 def main() -> None:
     model_args, data_args, training_args = parse_args(__doc__)
     spec = model_args.spec
     output_dir = Path(training_args.output_dir)
-    check_output_dir(output_dir, data_args.overwrite_output_dir, training_args.resume_from_checkpoint is not None)
+    # Without --do_train: an earlier run's model, evaluated where it lies (or with results in another output_dir).
+    trained = None if training_args.do_train else trained_model_folder(model_args.model_name_or_path, output_dir)
+    in_place = trained is not None and trained.resolve() == output_dir.resolve()
+    if not in_place:
+        check_output_dir(output_dir, data_args.overwrite_output_dir, training_args.resume_from_checkpoint is not None)
     resume = resolve_resume(training_args.resume_from_checkpoint, output_dir)
     # The Trainer would create the hub repository at init and push at every save (failing offline before training
     # starts): instead everything is saved locally and uploaded once, with its model card, at the end. The token is
@@ -98,10 +144,13 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
     set_seed(training_args.seed)
 
-    data_config = load_data_config(data_args.dataset)
+    data_config = override_columns(load_data_config(data_args.dataset), data_args.text_column, data_args.label_column)
+    problem_type = data_config.problem_type
+    check_problem_type(problem_type, model_args, training_args)
     max_length = data_args.max_length or data_config.max_length
     truncation = data_args.truncation or data_config.truncation
     checkpoint = (model_args.model_name_or_path or spec.default_checkpoint) if spec.is_pretrained else None
+    threshold = data_args.multi_label_threshold or DEFAULT_THRESHOLD
 
     # 1. Data: read, label and split once; tokenise once (the other processes wait, then read the cache).
     with training_args.main_process_first(desc="loading the dataset"):
@@ -112,9 +161,9 @@ def main() -> None:
         ("test", data_args.max_test_samples),
     ):
         if limit is not None:
-            classes = len(set(raw[split]["label"]))
+            classes = len(set(raw[split]["label"])) if problem_type == SINGLE_LABEL else 0
             raw[split] = raw[split].select(range(min(limit, len(raw[split]))))
-            kept = len(set(raw[split]["label"]))
+            kept = len(set(raw[split]["label"])) if problem_type == SINGLE_LABEL else 0
             if kept < classes:
                 # A source stored sorted by label (the Hub's IMDB) gives a first N of one class.
                 logger.warning(
@@ -122,41 +171,62 @@ def main() -> None:
                     "Shuffle its files, or use more rows",
                     len(raw[split]), split, kept, classes,
                 )  # fmt: skip
-    label_names = raw["train"].features["label"].names
-    logger.info("dataset %s: %s rows, labels %s", data_config.name, {k: len(v) for k, v in raw.items()}, label_names)
+    label_names = label_names_of(raw["train"], data_config)
+    logger.info(
+        "dataset %s (%s): %s rows, labels %s",
+        data_config.name, problem_type, {k: len(v) for k, v in raw.items()}, label_names,
+    )  # fmt: skip
 
-    tokenizer = build_tokenizer(model_args, checkpoint, raw["train"], max_length)
+    if trained is None:
+        tokenizer = build_tokenizer(model_args, checkpoint, raw["train"], max_length)
+    else:  # the trained model, its tokenizer, and how it cut and thresholded
+        model, tokenizer = load_model_folder(str(trained), training_args.device)
+        check_model_labels(model.config, label_names, problem_type, data_config.name)
+        held = model.config.model_type
+        if held != spec.model_type and (not spec.is_pretrained or held in MODEL_SPECS):
+            raise UserInputError(f"{trained} holds a {held} model, not --model_type {spec.model_type}")
+        truncation = data_args.truncation or saved_truncation(model.config)
+        threshold = data_args.multi_label_threshold or saved_threshold(model.config)
+        logger.info("evaluating the trained model in %s (no training)", trained)
+    # The splits the stages use (the Trainer always takes a validation split).
+    used = ["validation"] + ["train"] * training_args.do_train + ["test"] * training_args.do_predict
     with training_args.main_process_first(desc="tokenisation"):
-        tokenized = tokenize_splits(raw, tokenizer, max_length, truncation)
+        tokenized = tokenize_splits(
+            DatasetDict({split: raw[split] for split in used}), tokenizer, max_length, truncation
+        )
 
     # 2. Model.
-    model = create_model(
-        spec,
-        label_names,
-        checkpoint=checkpoint,
-        tokenizer=tokenizer,
-        config_overrides=model_args.overrides,
-        use_token_weights=model_args.tfidf_weighting,
-        freeze_embeddings=model_args.freeze_embeddings,
-    )
-    model.config.text_truncation = truncation  # saved with the model: predict and evaluate cut alike
-    if model_args.glove_path:
-        vectors, found = read_glove_vectors(
-            model_args.glove_path, tokenizer.get_vocab(), model.get_input_embeddings().weight
+    if trained is None:
+        model = create_model(
+            spec,
+            label_names,
+            checkpoint=checkpoint,
+            tokenizer=tokenizer,
+            config_overrides=model_args.overrides,
+            problem_type=problem_type,
+            use_token_weights=model_args.tfidf_weighting,
+            freeze_embeddings=model_args.freeze_embeddings,
         )
-        model.load_pretrained_embeddings(vectors)
-        logger.info("GloVe: %d of %d vocabulary words found in %s", found, len(tokenizer), model_args.glove_path)
-    if model_args.tfidf_weighting:
-        model.set_token_weights(tfidf_token_weights(tokenized["train"]["input_ids"], model.config.vocab_size))
-    model = apply_finetune_strategy(
-        model, model_args.finetune_strategy, model_args.unfreeze_top_k, model_args.lora_r, model_args.lora_alpha
-    )
+        model.config.text_truncation = truncation  # saved with the model: predict and evaluate cut alike
+        if problem_type == MULTI_LABEL:
+            model.config.multi_label_threshold = threshold
+        if model_args.glove_path:
+            vectors, found = read_glove_vectors(
+                model_args.glove_path, tokenizer.get_vocab(), model.get_input_embeddings().weight
+            )
+            model.load_pretrained_embeddings(vectors)
+            logger.info("GloVe: %d of %d vocabulary words found in %s", found, len(tokenizer), model_args.glove_path)
+        if model_args.tfidf_weighting:
+            model.set_token_weights(tfidf_token_weights(tokenized["train"]["input_ids"], model.config.vocab_size))
+        model = apply_finetune_strategy(
+            model, model_args.finetune_strategy, model_args.unfreeze_top_k, model_args.lora_r, model_args.lora_alpha
+        )
     trainable_params, total_params = count_parameters(model)
     logger.info("parameters: %s trainable of %s", f"{trainable_params:,}", f"{total_params:,}")
 
     # Only now, with the arguments, data and model checked, does anything go into output_dir; every process has
     # checked the folder, and the previous run is gone, before any of them writes into it.
-    if data_args.overwrite_output_dir and resume is None and training_args.process_index == 0:
+    if data_args.overwrite_output_dir and resume is None and not in_place and training_args.process_index == 0:
         if removed := clear_previous_run(output_dir):
             logger.info("--overwrite_output_dir: removed the previous run's %s", ", ".join(removed))
     training_args.distributed_state.wait_for_everyone()
@@ -165,7 +235,7 @@ def main() -> None:
     compute_loss_func = None
     if model_args.class_weights == "balanced":
         compute_loss_func, weights = class_weighted_loss(
-            tokenized["train"]["label"], len(label_names), training_args.label_smoothing_factor
+            raw["train"]["label"], len(label_names), training_args.label_smoothing_factor
         )
         logger.info("class weights: %s", dict(zip(label_names, [round(w, 3) for w in weights])))
     callbacks = []
@@ -174,11 +244,11 @@ def main() -> None:
     trainer = TextClassificationTrainer(
         model=model,
         args=training_args,
-        train_dataset=tokenized["train"],
+        train_dataset=tokenized.get("train"),
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=data_args.pad_to_multiple_of or None),
-        compute_metrics=build_compute_metrics(len(label_names)),
+        compute_metrics=build_compute_metrics(len(label_names), problem_type, threshold),
         compute_loss_func=compute_loss_func,
         callbacks=callbacks,
         optimizer_name=model_args.optimizer,
@@ -187,66 +257,80 @@ def main() -> None:
         adversarial_epsilon=model_args.adversarial_epsilon,
     )
 
-    # 4. Train, keep the best checkpoint, evaluate on validation and test.
-    if resume is not None:
-        logger.info("resuming from %s", resume)
-    train_result = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model()
-    if model_args.finetune_strategy == "lora":  # the adapter folder also keeps the labels of the task head
-        trainer.model.get_base_model().config.save_pretrained(training_args.output_dir)
-    trainer.save_state()  # trainer_state.json: the log history the curves and studies read
-    if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
-        # With what TrainingArguments does not hold: the checkpoint fine-tuned (None: trained from scratch), the
-        # optimizer when --optimizer chose it (`optim` cannot name plain Adam) and adversarial training (0: off).
-        # The data flags tell the model card which results cover a whole Hub split. Local paths are made absolute,
-        # so that they still read as paths (not Hub ids) from another working directory.
-        arguments = {
-            **training_args.to_dict(),
-            "model_name_or_path": absolute_if_local(checkpoint),
-            "model_description": spec.description,
-            "dataset": absolute_if_local(data_args.dataset),
-            "data_dir": absolute_if_local(data_args.data_dir),
-            "max_eval_samples": data_args.max_eval_samples,
-            "max_test_samples": data_args.max_test_samples,
-            "optimizer": model_args.optimizer,
-            "momentum": model_args.momentum if model_args.optimizer == "sgd_momentum" else None,
-            "adversarial_epsilon": trainer.adversarial_epsilon,
-        }
-        (output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2) + "\n")
-    metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
-    trainer.log_metrics("train", metrics)
-    trainer.save_metrics("train", metrics)
+    # 4. Train, keep the best checkpoint, evaluate on validation and test (each as --do_* says).
+    if training_args.do_train:
+        if resume is not None:
+            logger.info("resuming from %s", resume)
+        train_result = trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model()
+        if model_args.finetune_strategy == "lora":  # the adapter folder also keeps the labels of the task head
+            trainer.model.get_base_model().config.save_pretrained(training_args.output_dir)
+        trainer.save_state()  # trainer_state.json: the log history the curves and studies read
+        if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
+            # With what TrainingArguments does not hold: the checkpoint fine-tuned (None: trained from scratch), the
+            # optimizer when --optimizer chose it (`optim` cannot name plain Adam) and adversarial training (0: off).
+            # The data flags tell the model card which results cover a whole Hub split. Local paths are made
+            # absolute, so that they still read as paths (not Hub ids) from another working directory.
+            arguments = {
+                **training_args.to_dict(),
+                "model_name_or_path": absolute_if_local(checkpoint),
+                "model_description": spec.description,
+                "dataset": absolute_if_local(data_args.dataset),
+                "data_dir": absolute_if_local(data_args.data_dir),
+                "text_column": data_args.text_column,
+                "label_column": data_args.label_column,
+                "problem_type": problem_type,
+                "multi_label_threshold": threshold if problem_type == MULTI_LABEL else None,
+                "max_eval_samples": data_args.max_eval_samples,
+                "max_test_samples": data_args.max_test_samples,
+                "optimizer": model_args.optimizer,
+                "momentum": model_args.momentum if model_args.optimizer == "sgd_momentum" else None,
+                "adversarial_epsilon": trainer.adversarial_epsilon,
+            }
+            (output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2) + "\n")
+        metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
 
-    eval_metrics = trainer.evaluate(metric_key_prefix="eval")
-    trainer.log_metrics("eval", eval_metrics)
-    trainer.save_metrics("eval", eval_metrics)
+    eval_metrics, test_metrics = {}, {}
+    if training_args.do_eval:
+        eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
 
-    test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
-    trainer.log_metrics("test", test_output.metrics)
-    trainer.save_metrics("test", test_output.metrics)
+    if training_args.do_predict:
+        test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+        test_metrics = test_output.metrics
+        trainer.log_metrics("test", test_metrics)
+        trainer.save_metrics("test", test_metrics)
 
     if trainer.is_world_process_zero():
-        if model_args.finetune_strategy == "lora" and model_args.merge_lora:
+        if training_args.do_train and model_args.finetune_strategy == "lora" and model_args.merge_lora:
             merged = trainer.model.merge_and_unload()
             merged.save_pretrained(output_dir / "merged")
             tokenizer.save_pretrained(output_dir / "merged")
-        write_run_reports(
-            training_args.output_dir,
-            label_names=label_names,
-            texts=raw["test"]["text"],
-            labels=test_output.label_ids,
-            logits=test_output.predictions,
-            log_history=trainer.state.log_history,
-        )
-        print(format_summary({**eval_metrics, **test_output.metrics}))
-        write_model_card(
-            training_args.output_dir,
-            repo_id=hub_repo_id,
-            base_model=checkpoint,
-            **dataset_card_arguments(data_config),
-            keep_previous=False,  # this run is the card's whole truth
-        )
-        if not data_args.keep_checkpoints and (removed := remove_checkpoints(output_dir)):
+        if training_args.do_predict:
+            write_run_reports(
+                training_args.output_dir,
+                label_names=label_names,
+                texts=raw["test"]["text"],
+                labels=test_output.label_ids,
+                logits=test_output.predictions,
+                log_history=trainer.state.log_history,
+                problem_type=problem_type,
+                threshold=threshold,
+            )
+        if eval_metrics or test_metrics:
+            print(format_summary({**eval_metrics, **test_metrics}))
+        if training_args.do_train:
+            write_model_card(
+                training_args.output_dir,
+                repo_id=hub_repo_id,
+                base_model=checkpoint,
+                **dataset_card_arguments(data_config),
+                keep_previous=False,  # this run is the card's whole truth
+            )
+        if training_args.do_train and not data_args.keep_checkpoints and (removed := remove_checkpoints(output_dir)):
             logger.info(
                 "removed %s (the best model is in %s; --keep_checkpoints keeps them)", ", ".join(removed), output_dir
             )

@@ -1,11 +1,12 @@
 """The schema of a dataset config (`data_configs/<name>.yaml`), and reading one with checks that say what to fix."""
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
 
 from ..errors import UserInputError
+from ..problem_types import PROBLEM_TYPES, SINGLE_LABEL
 from .tokenization import check_truncation
 
 DATA_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "data_configs"
@@ -25,6 +26,8 @@ class DataConfig:
     text_column: str | list[str] = "text"
     label_column: str = "label"
     label_names: list[str] | None = None
+    problem_type: str = SINGLE_LABEL
+    label_delimiter: str | None = None
     splits: dict[str, str | None] = field(default_factory=lambda: {split: split for split in SPLITS})
     validation_size: float = 0.1
     test_size: float = 0.1
@@ -69,7 +72,31 @@ def load_data_config(name_or_path: str) -> DataConfig:
             f"{config.validation_size} and {config.test_size}"
         )
     check_truncation(config.truncation, f"{path}: truncation")
+    if config.problem_type not in PROBLEM_TYPES:
+        raise UserInputError(
+            f"{path}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {config.problem_type!r}"
+        )
     return config
+
+
+def override_columns(
+    config: DataConfig, text_column: str | None = None, label_column: str | None = None
+) -> DataConfig:
+    """
+    `config` with other text and label columns (`--text_column`, `--label_column`), for local files whose columns
+    are not the config's; `text_column` may name several, comma-separated (joined with a space, as in a config).
+    """
+    changes = {}
+    if text_column is not None:
+        columns = [column.strip() for column in text_column.split(",") if column.strip()]
+        if not columns:
+            raise UserInputError(f"--text_column must name a column, got {text_column!r}")
+        changes["text_column"] = columns[0] if len(columns) == 1 else columns
+    if label_column is not None:
+        if not label_column.strip():
+            raise UserInputError("--label_column must name a column")
+        changes["label_column"] = label_column.strip()
+    return replace(config, **changes) if changes else config
 
 
 def join_review_sentences(value: list) -> str:

@@ -16,9 +16,13 @@ from sklearn.metrics import ConfusionMatrixDisplay
 # The validation metrics drawn per epoch: log_history key -> legend label.
 EVAL_CURVES = {
     "eval_accuracy": "accuracy",
+    "eval_subset_accuracy": "subset accuracy",
+    "eval_f1_micro": "micro F1",
     "eval_f1_macro": "macro F1",
     "eval_precision_macro": "macro precision",
     "eval_recall_macro": "macro recall",
+    "eval_pearson": "Pearson r",
+    "eval_spearman": "Spearman rho",
 }
 # Above this many classes the confusion-matrix cells are too small to hold their numbers.
 MAX_ANNOTATED_CLASSES = 25
@@ -127,7 +131,7 @@ def plot_training_curves(log_history: list[dict] | None, path: str | Path, title
         loss_axes.plot(epochs, values, color="tab:orange", marker="o", label="validation loss")
     loss_axes.set_title("Loss")
     loss_axes.set_xlabel("Epoch")
-    loss_axes.set_ylabel("Cross-entropy loss")
+    loss_axes.set_ylabel("Loss")
     loss_axes.legend()
     loss_axes.grid(alpha=0.3)
 
@@ -143,7 +147,9 @@ def plot_training_curves(log_history: list[dict] | None, path: str | Path, title
     metric_axes.set_title("Validation metrics")
     metric_axes.set_xlabel("Epoch")
     metric_axes.set_ylabel("Score")
-    metric_axes.set_ylim(0, 1.05)
+    # A correlation can be negative; NaN (undefined) is not drawn.
+    lowest = np.nanmin([value for key in EVAL_CURVES for _, value in curves.get(key, [])] + [0.0])
+    metric_axes.set_ylim(min(0.0, float(lowest)), 1.05)
     metric_axes.grid(alpha=0.3)
     if drawn:
         metric_axes.legend(loc="lower right")

@@ -1,6 +1,6 @@
 """Training: the Trainer subclass, fine-tuning strategies, optimizers and layer-wise groups, losses."""
 
-from .losses import class_weighted_loss
+from .losses import class_weighted_loss, problem_loss
 from .optimization import OPTIMIZERS, layerwise_parameter_groups, resolve_optimizer
 from .strategies import FINETUNE_STRATEGIES, apply_finetune_strategy, count_parameters
 from .trainer import ShuffledLengthGroupedSampler, TextClassificationTrainer
@@ -14,5 +14,6 @@ __all__ = [
     "class_weighted_loss",
     "count_parameters",
     "layerwise_parameter_groups",
+    "problem_loss",
     "resolve_optimizer",
 ]
