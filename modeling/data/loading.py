@@ -212,6 +212,8 @@ def _encode_labels(
     ids = {name: i for i, name in enumerate(label_names)}
 
     def to_id(value) -> int:
+        if isinstance(value, str) and value not in ids and value.strip().isdigit():
+            value = int(value)  # an id written as text, as in a delimited multi-label string "0|2"
         if isinstance(value, str):
             if value not in ids:
                 raise UserInputError(
