@@ -212,6 +212,17 @@ def _check_positive(values: dict) -> None:
 # --do_train/--do_eval/--do_predict as in transformers' run_classification.py: each runs its stage (training, the
 # final evaluation on validation, the test predictions and reports); none of them given means all three.
 STAGES = ("do_train", "do_eval", "do_predict")
+# TrainingArguments flags whose --help says what train.py does with them (the Trainer's own text is generic).
+FLAG_HELP = {
+    "do_train": "Train and save the model (validating each epoch). No --do_* flag at all: train, eval and predict.",
+    "do_eval": "Evaluate on the validation split. Without --do_train: the trained model of --model_name_or_path "
+    "(results in --output_dir) or else of --output_dir (results beside it), left unchanged.",
+    "do_predict": "Predict the test split and write its reports. Without --do_train: a trained model, as --do_eval.",
+    "hub_strategy": "With --push_to_hub train.py uploads the finished run once, at the end: every_save (the default) "
+    "and end mean that; checkpoint and all_checkpoints are refused.",
+    "report_to": 'Trackers to log to, e.g. tensorboard (into OUTPUT_DIR/runs; pip install -e ".[tracking]"). A '
+    "tracker that is not installed is refused.",
+}
 # The Trainer's own optimizer, used unless --optimizer or --optim names another.
 DEFAULT_OPTIM = TrainingArguments.__dataclass_fields__["optim"].default
 # TrainingArguments defaults that suit classification experiments; model-family defaults come from the registry.
@@ -237,6 +248,8 @@ def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArgu
         # as `accelerate launch --cpu` does.
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=description)
+    for name, text in FLAG_HELP.items():
+        parser._option_string_actions[f"--{name}"].help = text
     # Defaults depend on the model type, dataset and fine-tuning strategy: read those first, then parse everything.
     if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
         path = Path(sys.argv[1])

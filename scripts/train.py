@@ -14,6 +14,10 @@ reports described in README.md.
 the final evaluation on the validation split, predictions and reports on the test split; none of them means all
 three. Without --do_train, --do_eval/--do_predict use a finished run's model, never changing it: the folder given
 as --model_name_or_path (results then go to --output_dir), or else the one in --output_dir (results go beside it).
+
+--push_to_hub uploads the finished folder once, at the end, with its model card: --hub_strategy every_save (the
+default) and end both mean this; checkpoint and all_checkpoints are refused. --report_to tensorboard logs into
+OUTPUT_DIR/runs (pip install -e ".[tracking]"); --fp16 needs a GPU, --bf16 a device with bfloat16.
 """
 
 import json
