@@ -38,7 +38,7 @@ from modeling.data import (
 )
 from modeling.errors import UserInputError, cli_entry_point
 from modeling.inference import check_model_labels, load_model_folder
-from modeling.problem_types import MULTI_LABEL, saved_threshold
+from modeling.problem_types import MULTI_LABEL, saved_problem_type, saved_threshold
 from modeling.reporting import format_summary, write_run_reports
 from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize
 from modeling.training import count_parameters, problem_loss
@@ -172,6 +172,8 @@ def main() -> dict:
     problem_type = data_config.problem_type
     model, tokenizer = load_model_folder(args.model, device)
     threshold = args.multi_label_threshold or saved_threshold(model.config)
+    if args.multi_label_threshold is not None and saved_problem_type(model.config) != MULTI_LABEL:
+        raise UserInputError(f"--multi_label_threshold is for multi-label models; {args.model} is not one")
 
     raw = load_splits(data_config, args.data_dir, seed=args.seed)
     label_names = label_names_of(raw["train"], data_config)

@@ -192,6 +192,8 @@ def main() -> list[dict]:
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     problem_type = saved_problem_type(model.config)
     threshold = args.multi_label_threshold or saved_threshold(model.config)
+    if args.multi_label_threshold is not None and saved_problem_type(model.config) != MULTI_LABEL:
+        raise UserInputError(f"--multi_label_threshold is for multi-label models; {args.model} is not one")
     max_length = resolve_max_length(args.max_length, model, tokenizer)
 
     # tokenize_splits gives a text that tokenises to nothing one [UNK], and cuts long ones, as in training.

@@ -35,7 +35,7 @@ from transformers import (
     set_seed,
 )
 
-from modeling.arguments import ModelArguments, parse_args
+from modeling.arguments import DataArguments, ModelArguments, parse_args
 from modeling.data import (
     label_names_of,
     load_data_config,
@@ -93,11 +93,16 @@ def build_tokenizer(
     )
 
 
-def check_problem_type(problem_type: str, model_args: ModelArguments, training_args: TrainingArguments) -> None:
+def check_problem_type(
+    problem_type: str, model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments
+) -> None:
     """
-    Fit the run to the data's problem type: refuse what needs one class per text (class weights) and a best-model
-    metric the type does not report; turn label smoothing (the recurrent default) off where there are no class ids.
+    Fit the run to the data's problem type: refuse what needs one class per text (class weights), a threshold for
+    data without labels to threshold, and a best-model metric the type does not report; turn label smoothing (the
+    recurrent default) off where there are no class ids.
     """
+    if data_args.multi_label_threshold is not None and problem_type != MULTI_LABEL:
+        raise UserInputError(f"--multi_label_threshold is for multi-label data; this data is {problem_type}")
     metric = (training_args.metric_for_best_model or "loss").removeprefix("eval_")
     if metric not in (*METRIC_NAMES[problem_type], "loss"):
         raise UserInputError(
@@ -150,7 +155,7 @@ def main() -> None:
 
     data_config = override_columns(load_data_config(data_args.dataset), data_args.text_column, data_args.label_column)
     problem_type = data_config.problem_type
-    check_problem_type(problem_type, model_args, training_args)
+    check_problem_type(problem_type, model_args, data_args, training_args)
     max_length = data_args.max_length or data_config.max_length
     truncation = data_args.truncation or data_config.truncation
     checkpoint = (model_args.model_name_or_path or spec.default_checkpoint) if spec.is_pretrained else None

@@ -199,6 +199,8 @@ def test_regression_trains_predicts_and_evaluates(run_script, tmp_path, regressi
 
     [result] = run_script("predict", "--model", output_dir, "--json", rows[0]["text"])
     assert set(result) == {"text", "value"} and result["value"] == pytest.approx(predicted[0], abs=1e-4)
+    with pytest.raises(SystemExit):
+        run_script("predict", "--model", output_dir, "--multi_label_threshold", "0.3", "text")
     evaluated = run_script(
         "evaluate_model", "--model", output_dir, "--dataset", regression_data, "--data_dir", regression_data.parent,
         "--latency_samples", "0", "--output_dir", tmp_path / "eval",
@@ -234,7 +236,10 @@ def test_flags_that_need_one_class_per_text_are_refused(run_script, tmp_path, re
     with pytest.raises(SystemExit):
         run_script("train", *base, *quick(regression_data, tmp_path / "b"), "--class_weights", "balanced")
     assert "--class_weights needs one class per text" in capsys.readouterr().err
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(SystemExit):
+        run_script("train", *base, *quick(regression_data, tmp_path / "c"), "--multi_label_threshold", "0.3")
+    assert "--multi_label_threshold is for multi-label data; this data is regression" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "abc")
 
 
 def test_an_explicit_lower_is_better_metric_is_minimised(tmp_path, monkeypatch, regression_data):
