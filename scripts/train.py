@@ -30,6 +30,7 @@ from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
     EarlyStoppingCallback,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     TrainingArguments,
     set_seed,
@@ -37,6 +38,7 @@ from transformers import (
 
 from modeling.arguments import DataArguments, ModelArguments, parse_args
 from modeling.data import (
+    DataConfig,
     label_names_of,
     load_data_config,
     load_splits,
@@ -51,7 +53,7 @@ from modeling.hub import check_repo_id, push_to_hub
 from modeling.inference import check_model_labels, load_model_folder
 from modeling.metrics import METRIC_NAMES, build_compute_metrics
 from modeling.problem_types import DEFAULT_THRESHOLD, MULTI_LABEL, SINGLE_LABEL, saved_threshold
-from modeling.registry import MODEL_SPECS, create_model
+from modeling.registry import MODEL_SPECS, ModelSpec, create_model
 from modeling.reporting import dataset_card_arguments, format_summary, write_model_card, write_run_reports
 from modeling.run_folder import (
     TRAINING_ARGS_FILE,
@@ -122,6 +124,37 @@ def check_problem_type(
         training_args.label_smoothing_factor = 0.0
 
 
+def load_trained_model(
+    folder: Path,
+    spec: ModelSpec,
+    label_names: list[str],
+    data_config: DataConfig,
+    data_args: DataArguments,
+    training_args: TrainingArguments,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str, float]:
+    """
+    For --do_eval/--do_predict without --do_train: the model and tokenizer saved in `folder`, checked against the
+    data and --model_type, with the cut and multi-label threshold it trained with (unless the flags give others).
+    """
+    model, tokenizer = load_model_folder(str(folder), training_args.device)
+    check_model_labels(model.config, label_names, data_config.problem_type, data_config.name)
+    held = model.config.model_type
+    if held != spec.model_type and (not spec.is_pretrained or held in MODEL_SPECS):
+        raise UserInputError(f"{folder} holds a {held} model, not --model_type {spec.model_type}")
+    truncation = data_args.truncation or saved_truncation(model.config)
+    threshold = data_args.multi_label_threshold or saved_threshold(model.config)
+    logger.info("evaluating the trained model in %s (no training)", folder)
+    recorded = folder / TRAINING_ARGS_FILE
+    seed = json.loads(recorded.read_text()).get("seed") if recorded.is_file() else None
+    if seed is not None and seed != training_args.seed:
+        logger.warning(
+            "%s trained with --seed %s, this run has --seed %s: a validation or test split made from train "
+            "differs, and may hold texts it trained on; pass --seed %s",
+            folder, seed, training_args.seed, seed,
+        )  # fmt: skip
+    return model, tokenizer, truncation, threshold
+
+
 @cli_entry_point
 def main() -> None:
     model_args, data_args, training_args = parse_args(__doc__)
@@ -189,14 +222,9 @@ def main() -> None:
     if trained is None:
         tokenizer = build_tokenizer(model_args, checkpoint, raw["train"], max_length)
     else:  # the trained model, its tokenizer, and how it cut and thresholded
-        model, tokenizer = load_model_folder(str(trained), training_args.device)
-        check_model_labels(model.config, label_names, problem_type, data_config.name)
-        held = model.config.model_type
-        if held != spec.model_type and (not spec.is_pretrained or held in MODEL_SPECS):
-            raise UserInputError(f"{trained} holds a {held} model, not --model_type {spec.model_type}")
-        truncation = data_args.truncation or saved_truncation(model.config)
-        threshold = data_args.multi_label_threshold or saved_threshold(model.config)
-        logger.info("evaluating the trained model in %s (no training)", trained)
+        model, tokenizer, truncation, threshold = load_trained_model(
+            trained, spec, label_names, data_config, data_args, training_args
+        )
     # The splits the stages use (the Trainer always takes a validation split).
     used = ["validation"] + ["train"] * training_args.do_train + ["test"] * training_args.do_predict
     with training_args.main_process_first(desc="tokenisation"):
