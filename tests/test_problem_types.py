@@ -80,6 +80,8 @@ def test_regression_labels_are_floats_and_bad_values_are_refused(tmp_path):
 def test_problem_type_is_checked_and_lists_need_it(tmp_path):
     with pytest.raises(UserInputError, match="problem_type must be one of single_label_classification"):
         load_data_config(write_config(tmp_path, "problem_type: multilabel\n"))
+    with pytest.raises(UserInputError, match="regression predicts one value; label_names must hold one name"):
+        load_data_config(write_config(tmp_path, "problem_type: regression\nlabel_names: [low, high]\n"))
     write_jsonl_gz(tmp_path / "train.jsonl.gz", [{"text": "a", "label": ["x", "y"]}] * 4)
     config = load_data_config(write_config(tmp_path, "name: lists\n"))
     with pytest.raises(UserInputError, match="holds lists .* multi_label_classification"):

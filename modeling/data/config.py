@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import UserInputError
-from ..problem_types import PROBLEM_TYPES, SINGLE_LABEL
+from ..problem_types import PROBLEM_TYPES, REGRESSION, SINGLE_LABEL
 from .tokenization import check_truncation
 
 DATA_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "data_configs"
@@ -76,6 +76,8 @@ def load_data_config(name_or_path: str) -> DataConfig:
         raise UserInputError(
             f"{path}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {config.problem_type!r}"
         )
+    if config.problem_type == REGRESSION and config.label_names is not None and len(config.label_names) != 1:
+        raise UserInputError(f"{path}: regression predicts one value; label_names must hold one name, its name")
     return config
 
 
