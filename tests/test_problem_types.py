@@ -268,3 +268,20 @@ def test_generated_data_fixture_writes_a_loadable_config(tmp_path):
     data = load_splits(config, str(config_path.parent))
     assert {split: len(rows) for split, rows in data.items()} == {"train": 30, "validation": 9, "test": 9}
     assert label_names_of(data["test"], config) == TOPICS
+
+
+def test_inspect_data_counts_labels_per_text_and_skips_classes_for_regression(
+    run_script, tmp_path, multi_label_data, regression_data
+):
+    stats = run_script(
+        "inspect_data", "--dataset", multi_label_data, "--data_dir", multi_label_data.parent,
+        "--output_dir", tmp_path / "ml",
+    )  # fmt: skip
+    expected = {name: sum(name in row["label"] for row in multi_label_rows(150, 0)) for name in TOPICS}
+    assert stats["class_counts"]["train"] == expected  # a text with two labels counts for each
+    stats = run_script(
+        "inspect_data", "--dataset", regression_data, "--data_dir", regression_data.parent,
+        "--output_dir", tmp_path / "rg",
+    )  # fmt: skip
+    assert stats["label_names"] == [] and stats["lengths"]["train"]["texts"] == 150
+    assert not (tmp_path / "rg" / "class_counts.png").exists()
