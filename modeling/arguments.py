@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
-from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets
+from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets, load_data_config
 from .errors import UserInputError
-from .metrics import SCALAR_METRICS
+from .metrics import METRIC_NAMES
+from .problem_types import BEST_METRIC, DEFAULT_THRESHOLD, SINGLE_LABEL, greater_is_better
 from .registry import MODEL_SPECS, ModelSpec, get_model_spec, parse_config_overrides
 from .training import FINETUNE_STRATEGIES, OPTIMIZERS
 
@@ -159,6 +160,20 @@ class DataArguments:
         default=None,
         metadata={"help": "Read {train,validation,test}.{jsonl,jsonl.gz,csv,parquet} (or the config's files) here."},
     )
+    text_column: str | None = field(
+        default=None,
+        metadata={"help": "The column(s) holding the text, comma-separated, in place of the data config's."},
+    )
+    label_column: str | None = field(
+        default=None, metadata={"help": "The column holding the label, in place of the data config's."}
+    )
+    multi_label_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "Multi-label data: a label is predicted when its probability reaches this (default "
+            f"{DEFAULT_THRESHOLD}; without --do_train, the model's). Saved with the model for predict and evaluate."
+        },
+    )
     max_length: int | None = field(
         default=None, metadata={"help": "Truncate texts to this many tokens (default: the data config's)."}
     )
@@ -202,6 +217,8 @@ class DataArguments:
                 "--max_test_samples": self.max_test_samples,
             }
         )
+        if self.multi_label_threshold is not None and not 0 < self.multi_label_threshold < 1:
+            raise UserInputError(f"--multi_label_threshold must be between 0 and 1, got {self.multi_label_threshold}")
 
 
 def _check_positive(values: dict) -> None:
@@ -210,6 +227,20 @@ def _check_positive(values: dict) -> None:
             raise UserInputError(f"{flag} must be positive, got {value}")
 
 
+# --do_train/--do_eval/--do_predict as in transformers' run_classification.py: each runs its stage (training, the
+# final evaluation on validation, the test predictions and reports); none of them given means all three.
+STAGES = ("do_train", "do_eval", "do_predict")
+# TrainingArguments flags whose --help says what train.py does with them (the Trainer's own text is generic).
+FLAG_HELP = {
+    "do_train": "Train and save the model (validating each epoch). No --do_* flag at all: train, eval and predict.",
+    "do_eval": "Evaluate on the validation split. Without --do_train: the trained model of --model_name_or_path "
+    "(results in --output_dir) or else of --output_dir (results beside it), left unchanged.",
+    "do_predict": "Predict the test split and write its reports. Without --do_train: a trained model, as --do_eval.",
+    "hub_strategy": "With --push_to_hub train.py uploads the finished run once, at the end: every_save (the default) "
+    "and end mean that; checkpoint and all_checkpoints are refused.",
+    "report_to": 'Trackers to log to, e.g. tensorboard (into OUTPUT_DIR/runs; pip install -e ".[tracking]"). A '
+    "tracker that is not installed is refused.",
+}
 # The Trainer's own optimizer, used unless --optimizer or --optim names another.
 DEFAULT_OPTIM = TrainingArguments.__dataclass_fields__["optim"].default
 # TrainingArguments defaults that suit classification experiments; model-family defaults come from the registry.
@@ -235,6 +266,8 @@ def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArgu
         # as `accelerate launch --cpu` does.
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=description)
+    for name, text in FLAG_HELP.items():
+        parser._option_string_actions[f"--{name}"].help = text
     # Defaults depend on the model type, dataset and fine-tuning strategy: read those first, then parse everything.
     try:
         if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
@@ -249,17 +282,22 @@ def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArgu
             model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
             defaults = run_defaults(model_args, data_args, given)
             model_args, data_args, training_args = parser.parse_dict({**defaults, **given})
+            stages = {stage: bool(given.get(stage)) for stage in STAGES}
         else:
             known, unknown = parser.parse_known_args()
             _check_known(parser, unknown, "on the command line")
             given = {name: getattr(known, name, None) for name in _flags_given(sys.argv[1:])}
             parser.set_defaults(**run_defaults(known, known, given))
             model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+            stages = {stage: bool(getattr(known, stage)) for stage in STAGES}
     except UserInputError:
         raise
     except ValueError as error:  # TrainingArguments checks its own values (e.g. warmup_steps >= 0)
         raise UserInputError(str(error).strip().splitlines()[0]) from None
-    check_training_arguments(model_args, training_args)
+    # The stages as given: TrainingArguments turns do_eval on by itself whenever eval_strategy is set.
+    for stage, given_stage in stages.items():
+        setattr(training_args, stage, given_stage or not any(stages.values()))
+    check_training_arguments(model_args, training_args, _problem_type(data_args))
     return model_args, data_args, training_args
 
 
@@ -285,7 +323,9 @@ def run_defaults(model_args, data_args, given: dict | None = None) -> dict:
     """
     The TrainingArguments defaults of a run: this module's, its model family's and strategy's, and output_dir.
     `given`: the arguments the user gave, by name; with --save_strategy no or --eval_strategy no, keeping the best
-    model is off unless asked for (there would be no checkpoint, or no score, to choose it by).
+    model is off unless asked for (there would be no checkpoint, or no score, to choose it by). The metric that picks
+    the best checkpoint is the data's problem type's (regression: the lowest `mse`), and a given
+    `metric_for_best_model` is marked better higher or lower (the Trainer would take `mse` as higher).
     """
     given = given or {}
     if model_args.model_type is None:
@@ -299,11 +339,52 @@ def run_defaults(model_args, data_args, given: dict | None = None) -> dict:
         for flag in ("save_strategy", "eval_strategy")
     ):
         defaults["load_best_model_at_end"] = False
+    metric_for_best_model = given.get("metric_for_best_model")
+    if metric_for_best_model is None:
+        defaults["metric_for_best_model"], defaults["greater_is_better"] = BEST_METRIC[_problem_type(data_args)]
+    else:
+        defaults["greater_is_better"] = greater_is_better(metric_for_best_model)
     return defaults
 
 
-def check_training_arguments(model_args: ModelArguments, training_args: TrainingArguments) -> None:
-    """Refuse TrainingArguments values that are impossible here or contradict this script's flags."""
+def _problem_type(data_args) -> str:
+    """The data config's problem type; a config that does not load is reported later, where it is read."""
+    try:
+        return load_data_config(data_args.dataset).problem_type
+    except (UserInputError, OSError, TypeError, ValueError):
+        return SINGLE_LABEL
+
+
+# --report_to trackers -> the package to install; each is checked with transformers' own is_<name>_available.
+TRACKER_PACKAGES = {
+    "tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml",
+    "clearml": "clearml", "neptune": "neptune", "dvclive": "dvclive", "codecarbon": "codecarbon",
+    "swanlab": "swanlab", "dagshub": "dagshub", "azure_ml": "azureml-core", "flyte": "flytekit",
+}  # fmt: skip
+# The trackers setup.cfg's `tracking` extra installs.
+TRACKING_EXTRA = ("tensorboard",)
+_AVAILABILITY = {
+    "comet_ml": "is_comet_available",
+    "azure_ml": "is_azureml_available",
+    "flyte": "is_flytekit_available",
+}
+
+
+def tracker_available(name: str) -> bool:
+    """Whether the package of `--report_to` tracker `name` is installed (unknown names: left to transformers)."""
+    from transformers.integrations import integration_utils
+
+    check = getattr(integration_utils, _AVAILABILITY.get(name, f"is_{name}_available"), None)
+    return check is None or bool(check())
+
+
+def check_training_arguments(
+    model_args: ModelArguments, training_args: TrainingArguments, problem_type: str = SINGLE_LABEL
+) -> None:
+    """
+    Refuse TrainingArguments values that are impossible here or contradict this script's flags; the best-model
+    metric must be one that data of `problem_type` report.
+    """
     _check_positive(
         {
             "--learning_rate": training_args.learning_rate,
@@ -318,11 +399,43 @@ def check_training_arguments(model_args: ModelArguments, training_args: Training
     if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
         raise UserInputError(f"--num_train_epochs must be positive, got {training_args.num_train_epochs}")
     metric = training_args.metric_for_best_model
-    if metric is not None and metric.removeprefix("eval_") not in (*SCALAR_METRICS, "loss"):
+    known = (*METRIC_NAMES[problem_type], "loss")
+    if metric is not None and metric.removeprefix("eval_") not in known:
         raise UserInputError(
-            f"--metric_for_best_model {metric} is not a metric of these runs; choose one of: "
-            f"{', '.join((*SCALAR_METRICS, 'loss'))}"
+            f"--metric_for_best_model {metric} is not reported for {problem_type} data; choose one of: "
+            f"{', '.join(known)}"
         )
+    for name in training_args.report_to or []:
+        if name in TRACKER_PACKAGES and not tracker_available(name):
+            install = (
+                'pip install -e ".[tracking]"' if name in TRACKING_EXTRA else f"pip install {TRACKER_PACKAGES[name]}"
+            )
+            raise UserInputError(
+                f"--report_to {name}: {TRACKER_PACKAGES[name]} is not installed; {install}, or drop it"
+            )
+    # train.py uploads the finished folder once, at the end (see scripts/train.py); it never pushes checkpoints.
+    if str(getattr(training_args.hub_strategy, "value", training_args.hub_strategy)) not in ("every_save", "end"):
+        raise UserInputError(
+            f"--hub_strategy {training_args.hub_strategy.value}: train.py uploads the finished run once, at the end, "
+            "and never its checkpoints; use --hub_strategy end (every_save, the default, means the same here)"
+        )
+    check_precision(training_args)
+    if not training_args.do_train:
+        for flag, given in (
+            ("--push_to_hub", training_args.push_to_hub),
+            ("--resume_from_checkpoint", training_args.resume_from_checkpoint is not None),
+        ):
+            if given:
+                raise UserInputError(f"{flag} needs --do_train: without it, nothing is trained")
+
+
+def check_precision(training_args: TrainingArguments) -> None:
+    """Refuse --fp16 or --bf16 on a device that cannot run it, rather than training in float32 unannounced."""
+    device = training_args.device
+    if training_args.fp16 and device.type == "cpu":
+        raise UserInputError("--fp16 needs a GPU and this run is on the CPU; drop --fp16 (or use --bf16 on the CPU)")
+    if training_args.bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserInputError(f"--bf16: this GPU ({torch.cuda.get_device_name(device)}) has no bfloat16; use --fp16")
 
 
 def check_glove_dimension(glove_path: str, expected: int) -> None:

@@ -12,6 +12,7 @@ from transformers.utils import logging as hf_logging
 
 from .data import saved_truncation
 from .errors import UserInputError
+from .problem_types import saved_problem_type
 
 # Without any other limit (a tokenizer that records no length, a model without position embeddings), cut here.
 FALLBACK_MAX_LENGTH = 512
@@ -121,3 +122,19 @@ def saved_cut(
     saved = tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else None
     limits = [limit for limit in (saved, positions) if limit is not None]
     return (min(limits) if limits else FALLBACK_MAX_LENGTH), truncation
+
+
+def check_model_labels(config, label_names: list[str], problem_type: str, dataset_name: str) -> None:
+    """A saved model fits the data: the same problem type, and for classification the same classes in order."""
+    model_problem = saved_problem_type(config)
+    if model_problem != problem_type:
+        raise UserInputError(
+            f"the model was trained for {model_problem} but dataset {dataset_name!r} is {problem_type}; "
+            "evaluate on data of the same problem type"
+        )
+    model_names = [config.id2label[i] for i in range(len(config.id2label))]
+    if problem_type != "regression" and model_names != list(label_names):
+        raise UserInputError(
+            f"the model's labels {model_names} differ from dataset {dataset_name!r}'s {list(label_names)}; "
+            "evaluate on a dataset with the same classes in the same order"
+        )

@@ -256,17 +256,20 @@ def create_model(
     tokenizer: PreTrainedTokenizerBase | None = None,
     config_overrides: dict | None = None,
     ignore_mismatched_sizes: bool = False,
+    problem_type: str = "single_label_classification",
     **config_settings,
 ) -> PreTrainedModel:
     """
     The model of `spec` with a head for `label_names`: a pretrained type loaded from `checkpoint` (float32 weights
     whatever dtype it is stored in; --bf16/--fp16 train with autocast on top), a recurrent type built for
-    `tokenizer`'s vocabulary with `config_overrides` and `config_settings` (e.g. use_token_weights).
+    `tokenizer`'s vocabulary with `config_overrides` and `config_settings` (e.g. use_token_weights). `problem_type`
+    (saved in the config) picks the loss; for regression `label_names` holds the one value's name.
     """
     labels = {
         "num_labels": len(label_names),
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: i for i, name in enumerate(label_names)},
+        "problem_type": problem_type,
     }
     if spec.is_pretrained:
 

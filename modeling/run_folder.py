@@ -36,6 +36,7 @@ RESUME_SETTINGS = (
     "clean_markup", "glove_path", "tfidf_weighting", "freeze_embeddings", "finetune_strategy", "unfreeze_top_k",
     "lora_r", "lora_alpha", "class_weights", "dataset", "data_dir", "max_train_samples", "max_eval_samples",
     "max_length", "truncation", "seed", "data_seed", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "text_column", "label_column",
 )  # fmt: skip
 _PATH_SETTINGS = ("model_name_or_path", "tokenizer_name", "glove_path", "dataset", "data_dir")
 
@@ -80,6 +81,27 @@ def clear_previous_run(output_dir: str | Path) -> list[str]:
         else:
             path.unlink()
     return [path.name for path in removed]
+
+
+def holds_model(folder: str | Path) -> bool:
+    """Whether `folder` holds a saved model (a config.json, or a LoRA adapter's adapter_config.json)."""
+    path = Path(folder)
+    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
+
+
+def trained_model_folder(model_name_or_path: str | None, output_dir: str | Path) -> Path:
+    """
+    The trained model an evaluation without training (`--do_eval`/`--do_predict` without `--do_train`) uses:
+    `--model_name_or_path` when given, else the model of an earlier run in `--output_dir`.
+    """
+    folder = Path(model_name_or_path) if model_name_or_path is not None else Path(output_dir)
+    if not holds_model(folder):
+        where = f"--model_name_or_path {folder}" if model_name_or_path is not None else f"--output_dir {folder}"
+        raise UserInputError(
+            f"{where} holds no trained model; without --do_train, --do_eval and --do_predict use a finished run's "
+            "folder: pass it as --model_name_or_path or --output_dir"
+        )
+    return folder
 
 
 def checkpoints(output_dir: str | Path) -> dict[int, Path]:

@@ -7,7 +7,9 @@
 Writes into --output_dir (default MODEL/eval-<dataset>-<split>): metrics.json (accuracy, macro and weighted
 precision/recall/F1, per-class figures, confusion matrix, loss, latency at batch 1 and batched, throughput,
 parameter count), <split>_predictions.csv, classification_report.txt, confusion_matrix.png, per_class_f1.png, and
-training_curves.png when MODEL holds the trainer_state.json of its training run.
+training_curves.png when MODEL holds the trainer_state.json of its training run. The metrics follow the data
+config's problem_type: multi-label data gets subset accuracy and micro/macro figures at the model's threshold (no
+confusion matrix), regression data MSE, MAE, Pearson and Spearman (no report or plot per class).
 """
 
 import argparse
@@ -27,16 +29,19 @@ import modeling  # noqa: F401  (registers the recurrent architectures with the A
 from modeling.data import (
     SPLITS,
     available_datasets,
+    label_names_of,
     load_data_config,
     load_splits,
+    override_columns,
     tokenize_splits,
 )
 from modeling.errors import UserInputError, cli_entry_point
 from modeling.files import atomic_write_text
-from modeling.inference import load_model_folder, resolve_device, saved_cut
+from modeling.inference import check_model_labels, load_model_folder, resolve_device, saved_cut
+from modeling.problem_types import MULTI_LABEL, saved_problem_type, saved_threshold
 from modeling.reporting import format_summary, write_run_reports
 from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize
-from modeling.training import count_parameters
+from modeling.training import count_parameters, problem_loss
 
 logger = logging.getLogger("evaluate")
 
@@ -50,6 +55,18 @@ def parse_args() -> argparse.Namespace:
         help=f"A data config name ({', '.join(available_datasets())}) or the path of a YAML config.",
     )
     parser.add_argument("--data_dir", default=None, help="Read the dataset's files from this folder instead.")
+    parser.add_argument(
+        "--text_column",
+        default=None,
+        help="The column(s) holding the text, comma-separated, in place of the config's.",
+    )
+    parser.add_argument("--label_column", default=None, help="The column holding the label, in place of the config's.")
+    parser.add_argument(
+        "--multi_label_threshold",
+        type=float,
+        default=None,
+        help="Multi-label models: a label counts as predicted at this probability (default: the model's).",
+    )
     parser.add_argument("--split", default="test", choices=SPLITS, help="The split to evaluate on.")
     parser.add_argument("--max_samples", type=int, default=None, help="Evaluate on the first N rows of the split.")
     parser.add_argument("--batch_size", type=int, default=64, help="Texts per batch for the batched pass.")
@@ -85,18 +102,9 @@ def parse_args() -> argparse.Namespace:
         raise UserInputError(f"--latency_samples must be 0 or more, got {args.latency_samples}")
     if args.output_dir is not None and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
         raise UserInputError(f"--output_dir {args.output_dir} is a file; give a folder")
+    if args.multi_label_threshold is not None and not 0 < args.multi_label_threshold < 1:
+        raise UserInputError(f"--multi_label_threshold must be between 0 and 1, got {args.multi_label_threshold}")
     return args
-
-
-def check_labels(model, label_names: list[str], dataset_name: str) -> None:
-    """The dataset's classes must be the model's, in the same order."""
-    id2label = model.config.id2label
-    model_names = [id2label[i] for i in range(len(id2label))]
-    if model_names != list(label_names):
-        raise UserInputError(
-            f"the model's labels {model_names} differ from dataset {dataset_name!r}'s {list(label_names)}; "
-            "evaluate on a dataset with the same classes in the same order"
-        )
 
 
 @torch.no_grad()
@@ -152,12 +160,16 @@ def main() -> dict:
     args = parse_args()
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     device = resolve_device(args.device)
-    data_config = load_data_config(args.dataset)
+    data_config = override_columns(load_data_config(args.dataset), args.text_column, args.label_column)
+    problem_type = data_config.problem_type
     model, tokenizer = load_model_folder(args.model, device)
+    threshold = args.multi_label_threshold or saved_threshold(model.config)
+    if args.multi_label_threshold is not None and saved_problem_type(model.config) != MULTI_LABEL:
+        raise UserInputError(f"--multi_label_threshold is for multi-label models; {args.model} is not one")
 
     raw = load_splits(data_config, args.data_dir, seed=args.seed)
-    label_names = raw["train"].features["label"].names
-    check_labels(model, label_names, data_config.name)
+    label_names = label_names_of(raw["train"], data_config)
+    check_model_labels(model.config, label_names, problem_type, data_config.name)
     split = raw[args.split]
     if args.max_samples is not None:
         split = split.select(range(min(args.max_samples, len(split))))
@@ -170,27 +182,39 @@ def main() -> dict:
     latencies = batch_one_latencies(model, rows, collator, args.latency_samples, device)
 
     output_dir = Path(args.output_dir or Path(args.model) / f"eval-{data_config.name}-{args.split}")
-    labels = np.asarray(rows["label"])
+    labels = np.asarray(rows["label"])  # class ids, multi-hot rows or values, as the model trained on
     metrics = write_run_reports(
-        output_dir, label_names, split["text"], labels, logits, read_log_history(args.model), split=args.split
+        output_dir,
+        label_names,
+        split["text"],
+        labels,
+        logits,
+        read_log_history(args.model),
+        split=args.split,
+        problem_type=problem_type,
+        threshold=threshold,
     )
-    loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
+    loss = problem_loss(logits, labels, problem_type)
     trainable, total = count_parameters(model)
-    per_class = metrics.pop("per_class")
+    per_class = metrics.pop("per_class", None)  # classification only
+    if per_class is not None:
+        per_class = {
+            name: {figure: per_class[figure][i] for figure in ("precision", "recall", "f1", "support")}
+            for i, name in enumerate(label_names)
+        }
     results = {
         "model": str(args.model),
         "dataset": data_config.name,
         "split": args.split,
+        "problem_type": problem_type,
+        "multi_label_threshold": threshold if problem_type == MULTI_LABEL else None,
         "num_samples": len(rows),
         "max_length": max_length,
         "truncation": truncation,
         **{key: value for key, value in metrics.items() if isinstance(value, float)},
         "loss": loss,
-        "per_class": {
-            name: {figure: per_class[figure][i] for figure in ("precision", "recall", "f1", "support")}
-            for i, name in enumerate(label_names)
-        },
-        "confusion_matrix": metrics["confusion_matrix"],
+        "per_class": per_class,
+        "confusion_matrix": metrics.get("confusion_matrix"),  # single-label only
         "device": str(device),
         # Timings cover collation, transfer and the forward pass of already tokenised texts.
         "latency_ms_batch_1_median": statistics.median(latencies) if latencies else None,

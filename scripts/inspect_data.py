@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from modeling.data import available_datasets, load_data_config, load_splits
+from modeling.data import available_datasets, label_names_of, load_data_config, load_splits
 from modeling.data.tokenization import DEFAULT_VOCAB_SIZE, train_word_tokenizer
 from modeling.errors import UserInputError, cli_entry_point
+from modeling.problem_types import MULTI_LABEL, REGRESSION
 from modeling.reporting import plot_class_counts, plot_length_histogram
 
 logger = logging.getLogger("inspect_data")
@@ -115,19 +116,22 @@ def length_stats(lengths: np.ndarray, unknown: np.ndarray) -> dict:
 
 
 def format_tables(stats: dict) -> str:
-    """The class-count and length tables as text."""
-    splits = list(stats["class_counts"])
-    width = max(12, *(len(name) + 2 for name in stats["label_names"]))
-    lines = [f"Class counts ({stats['dataset']})", f"{'class':<{width}}" + "".join(f"{s:>12}" for s in splits)]
-    lines[-1] += f"{'total':>12}"
-    for name in stats["label_names"]:
-        counts = [stats["class_counts"][split].get(name, 0) for split in splits]
-        lines.append(f"{name:<{width}}" + "".join(f"{c:>12}" for c in counts) + f"{sum(counts):>12}")
-    totals = [sum(stats["class_counts"][split].values()) for split in splits]
-    lines.append(f"{'total':<{width}}" + "".join(f"{t:>12}" for t in totals) + f"{sum(totals):>12}")
+    """The class-count (multi-label: texts per label; none for regression) and length tables as text."""
+    lines = []
+    if stats["label_names"]:
+        splits = list(stats["class_counts"])
+        width = max(12, *(len(name) + 2 for name in stats["label_names"]))
+        lines = [f"Class counts ({stats['dataset']})", f"{'class':<{width}}" + "".join(f"{s:>12}" for s in splits)]
+        lines[-1] += f"{'total':>12}"
+        for name in stats["label_names"]:
+            counts = [stats["class_counts"][split].get(name, 0) for split in splits]
+            lines.append(f"{name:<{width}}" + "".join(f"{c:>12}" for c in counts) + f"{sum(counts):>12}")
+        totals = [sum(stats["class_counts"][split].values()) for split in splits]
+        lines.append(f"{'total':<{width}}" + "".join(f"{t:>12}" for t in totals) + f"{sum(totals):>12}")
+        lines.append("")
 
     columns = ["texts", "mean", *(f"p{q}" for q in PERCENTILES), "max"]
-    lines += ["", f"Text length in tokens ({stats['tokenizer']}); [UNK] %: unknown tokens among all tokens"]
+    lines += [f"Text length in tokens ({stats['tokenizer']}); [UNK] %: unknown tokens among all tokens"]
     lines.append(f"{'split':<12}" + "".join(f"{c:>9}" for c in columns) + f"{'[UNK] %':>9}")
     for split, row in stats["lengths"].items():
         cells = [f"{row[c]:>9.1f}" if c == "mean" else f"{row[c]:>9}" for c in columns]
@@ -147,12 +151,14 @@ def main() -> dict:
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.WARNING)
     config = load_data_config(args.dataset)
     data = load_splits(config, args.data_dir, seed=args.seed)
-    label_names = data["train"].features["label"].names
+    # Regression data has no classes to count; a multi-label text counts once for each of its labels.
+    label_names = label_names_of(data["train"], config) if config.problem_type != REGRESSION else []
     tokenizer, description = build_tokenizer(args, data["train"]["text"], config.max_length)
 
     class_counts, lengths, unknown = {}, {}, {}
     for split, dataset in data.items():
-        counts = Counter(dataset["label"])
+        labels = dataset["label"]
+        counts = Counter(i for ids in labels for i in ids) if config.problem_type == MULTI_LABEL else Counter(labels)
         class_counts[split] = {name: int(counts.get(i, 0)) for i, name in enumerate(label_names)}
         lengths[split], unknown[split] = token_counts(dataset, tokenizer)
     everything = np.concatenate(list(lengths.values()))
@@ -172,7 +178,9 @@ def main() -> dict:
 
     output_dir = Path(args.output_dir or f"outputs/inspect-{config.name}")
     output_dir.mkdir(parents=True, exist_ok=True)
-    plot_class_counts(class_counts, label_names, output_dir / "class_counts.png", f"{config.name}: texts per class")
+    if label_names:
+        title = f"{config.name}: texts per class"
+        plot_class_counts(class_counts, label_names, output_dir / "class_counts.png", title)
     plot_length_histogram(
         everything,
         {q: stats["lengths"]["all"][f"p{q}"] for q in PERCENTILES},

@@ -6,9 +6,11 @@
     echo "so so" | python scripts/predict.py --model outputs/attn_bilstm-tweet_sentiment --explain
 
 Texts come from the arguments, from --file (one per line) or, when neither is given, from standard input (one per
-line). Each text's predicted label and class probabilities are printed, or one JSON object per line with --json;
-an empty (or whitespace-only) text still gets a row, so rows stay aligned with the input, marked `empty` (and a
-warning on standard error says how many there were). Bytes that are not UTF-8 read as U+FFFD, with a warning.
+line). Each text's predicted label and class probabilities are printed, or one JSON object per line with --json; a
+multi-label model gives the labels whose probability reaches its threshold, with their probabilities, and a
+regression model the predicted value. An empty (or whitespace-only) text still gets a row, so rows stay aligned
+with the input, marked `empty` (and a warning on standard error says how many there were). Bytes that are not UTF-8
+read as U+FFFD, with a warning.
 --explain writes one attention heatmap per text into --output_dir: the attention over time for attn_bilstm, and
 the last layer's attention from [CLS] averaged over heads for the transformers. Any text is accepted: empty or
 whitespace-only texts, any script, control characters; long texts are cut as in training (to the length the model
@@ -23,13 +25,20 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
-from scipy.special import softmax
 from transformers import DataCollatorWithPadding
 
 import modeling  # noqa: F401  (registers the recurrent architectures with the Auto classes)
 from modeling.data import tokenize_splits
 from modeling.errors import UserInputError, cli_entry_point
 from modeling.inference import load_model_folder, resolve_device, saved_cut
+from modeling.problem_types import (
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    saved_problem_type,
+    saved_threshold,
+    scores_from_logits,
+)
 from modeling.reporting import plot_attention
 
 PREVIEW_CHARS = 60
@@ -53,13 +62,47 @@ def parse_args() -> argparse.Namespace:
         help="Truncate texts to this many tokens (default: the length the model trained with, saved as its "
         "tokenizer's model_max_length), cut as it trained (start and end, or start alone).",
     )
+    parser.add_argument(
+        "--multi_label_threshold",
+        type=float,
+        default=None,
+        help="Multi-label models: a label is predicted when its probability reaches this (default: the threshold "
+        "the model trained with).",
+    )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if present).")
     args = parser.parse_args()
     for flag in ("batch_size", "max_length"):
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise UserInputError(f"--{flag} must be positive, got {value}")
+    if args.multi_label_threshold is not None and not 0 < args.multi_label_threshold < 1:
+        raise UserInputError(f"--multi_label_threshold must be between 0 and 1, got {args.multi_label_threshold}")
     return args
+
+
+def describe(scores: np.ndarray, label_names: list[str], problem_type: str, threshold: float) -> dict:
+    """
+    One text's prediction from its scores (`scores_from_logits`): the label, its confidence and every class's
+    probability; for multi-label the labels at or above `threshold` (most probable first) with their
+    probabilities, and every label's; for regression the value.
+    """
+    if problem_type == REGRESSION:
+        return {"value": float(scores)}
+    probabilities = {name: float(p) for name, p in zip(label_names, scores)}
+    if problem_type == MULTI_LABEL:
+        chosen = sorted((i for i, p in enumerate(scores) if p >= threshold), key=lambda i: -scores[i])
+        return {"labels": {label_names[i]: float(scores[i]) for i in chosen}, "probabilities": probabilities}
+    predicted = int(scores.argmax())
+    return {"label": label_names[predicted], "confidence": float(scores[predicted]), "probabilities": probabilities}
+
+
+def headline(result: dict) -> str:
+    """The prediction in a few words: `positive (0.93)`, `sports 0.91, politics 0.62`, or `3.42`."""
+    if "value" in result:
+        return f"{result['value']:.4g}"
+    if "labels" in result:
+        return ", ".join(f"{name} {p:.2f}" for name, p in result["labels"].items()) or "(no label)"
+    return f"{result['label']} ({result['confidence']:.2f})"
 
 
 def split_lines(content: str) -> list[str]:
@@ -163,6 +206,10 @@ def main() -> list[dict]:
         **({"attn_implementation": "eager"} if args.explain else {}),
     )
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    problem_type = saved_problem_type(model.config)
+    threshold = args.multi_label_threshold or saved_threshold(model.config)
+    if args.multi_label_threshold is not None and problem_type != MULTI_LABEL:
+        raise UserInputError(f"--multi_label_threshold is for multi-label models; {args.model} is not one")
     max_length, truncation = saved_cut(model, tokenizer, args.max_length)
 
     # tokenize_splits gives a text that tokenises to nothing one [UNK], and cuts long ones, as in training.
@@ -179,7 +226,7 @@ def main() -> list[dict]:
     if args.explain:
         output_dir.mkdir(parents=True, exist_ok=True)
     digits = max(3, len(str(len(texts))))
-    label_width = max(map(len, label_names))
+    label_width = max(map(len, label_names)) if problem_type != MULTI_LABEL else 0
 
     results, explain = [], args.explain
     for start in range(0, len(texts), args.batch_size):
@@ -187,7 +234,8 @@ def main() -> list[dict]:
         batch = {key: value.to(device) for key, value in collator(rows).items()}
         with torch.no_grad():
             outputs = model(**batch, output_attentions=explain)
-        probabilities = softmax(outputs.logits.float().cpu().numpy(), axis=-1)  # (batch, num_labels)
+        # (batch, num_labels) probabilities, or (batch,) values for regression
+        probabilities = scores_from_logits(outputs.logits.float().cpu().numpy(), problem_type)
         weights = None
         if explain:
             if outputs.attentions is None:
@@ -205,33 +253,30 @@ def main() -> list[dict]:
 
         for offset, (row, probs) in enumerate(zip(rows, probabilities)):
             index = start + offset
-            predicted = int(probs.argmax())
             result = {
                 "text": texts[index],
-                "label": label_names[predicted],
-                "confidence": float(probs[predicted]),
-                "probabilities": {name: float(p) for name, p in zip(label_names, probs)},
+                **describe(probs, label_names, problem_type, threshold),
                 "empty": empty[index],
             }
             if weights is not None:
                 ids = row["input_ids"]  # unpadded: exactly the text's tokens
                 tokens, token_scores = shown_tokens(ids, weights[offset, : len(ids)], tokenizer)
-                title = (
-                    f"Text {index + 1}: {result['label']} ({result['confidence']:.2f})  -  {source}\n"
-                    f"{preview(texts[index], 90)}"
-                )
+                title = f"Text {index + 1}: {headline(result)}  -  {source}\n{preview(texts[index], 90)}"
                 path = output_dir / f"attention_{index + 1:0{digits}d}.png"
                 result["attention_plot"] = str(plot_attention(tokens, token_scores, path, title=title))
             results.append(result)
             if args.json:
                 print(json.dumps(result, ensure_ascii=False))
-            else:
+            elif problem_type == SINGLE_LABEL:
                 scores = "  ".join(f"{name} {p:.3f}" for name, p in result["probabilities"].items())
                 label = f"{result['label']:<{label_width}}"
                 mark = "  (empty text)" if result["empty"] else ""
                 print(f"{label}  {result['confidence']:.3f}  [{scores}]  {preview(texts[index])}{mark}")
-                if "attention_plot" in result:
-                    print(f"{'':<{label_width}}  attention: {result['attention_plot']}")
+            else:  # the labels above the threshold with their probabilities, or the value
+                mark = "  (empty text)" if result["empty"] else ""
+                print(f"{headline(result)}  {preview(texts[index])}{mark}")
+            if not args.json and "attention_plot" in result:
+                print(f"{'':<{label_width}}  attention: {result['attention_plot']}")
     return results
 
 

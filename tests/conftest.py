@@ -76,6 +76,65 @@ def toy_rows(n: int, seed: int) -> list[dict]:
     return rows
 
 
+TOPIC_WORDS = {
+    "politics": ["vote", "senate", "election", "minister", "policy"],
+    "sports": ["goal", "match", "team", "coach", "league"],
+    "tech": ["software", "chip", "robot", "internet", "phone"],
+}
+
+
+def multi_label_rows(n: int, seed: int) -> list[dict]:
+    """Texts about one or two of three topics (each with its own words); the label is the list of their names."""
+    rng = random.Random(seed)
+    filler = ["the", "a", "and", "it", "was", "this", "really", "so"]
+    names = sorted(TOPIC_WORDS)
+    rows = []
+    for i in range(n):
+        topics = [names[i % 3]] + ([names[(i + 1 + i // 3) % 3]] if i % 2 else [])
+        topics = sorted(set(topics))
+        tokens = [word for topic in topics for word in rng.choices(TOPIC_WORDS[topic], k=rng.randint(1, 2))]
+        tokens += rng.choices(filler, k=rng.randint(1, 6))
+        rng.shuffle(tokens)
+        rows.append({"text": " ".join(tokens), "label": topics})
+    return rows
+
+
+def regression_rows(n: int, seed: int) -> list[dict]:
+    """Texts whose score is the number of good words minus the number of bad ones (-3 to 3), as a float."""
+    rng = random.Random(seed)
+    good, bad = ["good", "great", "love", "wonderful", "best"], ["bad", "awful", "terrible", "hate", "worst"]
+    filler = ["the", "a", "and", "it", "was", "this", "really", "so"]
+    rows = []
+    for _ in range(n):
+        ups, downs = rng.randint(0, 3), rng.randint(0, 3)
+        tokens = rng.choices(good, k=ups) + rng.choices(bad, k=downs) + rng.choices(filler, k=rng.randint(1, 5))
+        rng.shuffle(tokens)
+        rows.append({"text": " ".join(tokens), "label": float(ups - downs)})
+    return rows
+
+
+def write_problem_data(folder: Path, rows_of, problem_type: str, sizes=(150, 40, 40)) -> Path:
+    """train/validation/test.jsonl.gz made by `rows_of(n, seed)` in `folder`, and a data config for them there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for (split, seed), n in zip((("train", 0), ("validation", 1), ("test", 2)), sizes):
+        write_jsonl_gz(folder / f"{split}.jsonl.gz", rows_of(n, seed))
+    config = folder / "config.yaml"
+    config.write_text(f"name: toy_{problem_type}\nproblem_type: {problem_type}\nmax_length: 32\n")
+    return config
+
+
+@pytest.fixture(scope="session")
+def multi_label_data(tmp_path_factory) -> Path:
+    """A multi-label data config (three topics, lists of names) whose files lie beside it."""
+    return write_problem_data(tmp_path_factory.mktemp("multi_label"), multi_label_rows, "multi_label_classification")
+
+
+@pytest.fixture(scope="session")
+def regression_data(tmp_path_factory) -> Path:
+    """A regression data config (a float score per text) whose files lie beside it."""
+    return write_problem_data(tmp_path_factory.mktemp("regression"), regression_rows, "regression")
+
+
 @pytest.fixture(scope="session")
 def toy_data_dir(tmp_path_factory) -> Path:
     """A folder with train/validation/test.jsonl.gz of a small, learnable three-class problem."""

@@ -177,8 +177,9 @@ def case_5_arguments_checked_before_anything_runs(c: Case) -> None:
         ("--config_overrides", "hidden_size=-3"): "--config_overrides: hidden_size must be a positive whole number, "
         "got -3",
         ("--config_overrides", "dropout=2"): "--config_overrides: dropout must be in [0, 1), got 2",
-        ("--metric_for_best_model", "f1"): "--metric_for_best_model f1 is not a metric of these runs; choose one of: "
-        "accuracy, f1_macro, f1_weighted, precision_macro, precision_weighted, recall_macro, recall_weighted, loss",
+        ("--metric_for_best_model", "f1"): "--metric_for_best_model f1 is not reported for "
+        "single_label_classification data; choose one of: accuracy, precision_macro, recall_macro, f1_macro, "
+        "precision_weighted, recall_weighted, f1_weighted, loss",
     }
     for (flag, value), message in expected.items():
         args = ["--model_type", "attn_bilstm", "--data_dir", c.data, "--output_dir", c.out, flag, value]
@@ -205,7 +206,7 @@ def case_6_data_errors_name_the_problem(c: Case) -> None:
     )
     assert c.fails("train", *train_args(renamed, c.out)) == (
         "error: split 'validation' of 'tweet_sentiment' has no column 'text'; columns found: ['body', 'label']. "
-        "Set text_column / label_column in the data config" + TAIL
+        "Set text_column / label_column in the data config, or pass --text_column / --label_column" + TAIL
     )
     assert_empty(c.out)
 

@@ -1,7 +1,7 @@
 """Data: dataset configs, loading and splitting, tokenisation and the cut to max_length, word vectors."""
 
-from .config import DATA_CONFIG_DIR, SPLITS, DataConfig, available_datasets, load_data_config
-from .loading import check_training_classes, load_splits
+from .config import DATA_CONFIG_DIR, SPLITS, DataConfig, available_datasets, load_data_config, override_columns
+from .loading import check_training_classes, label_names_of, load_splits
 from .tokenization import (
     DEFAULT_VOCAB_SIZE,
     TRUNCATION_STRATEGIES,
@@ -24,8 +24,10 @@ __all__ = [
     "check_truncation",
     "encode_texts",
     "keep_head_and_tail",
+    "label_names_of",
     "load_data_config",
     "load_splits",
+    "override_columns",
     "saved_truncation",
     "tokenize_splits",
     "train_word_tokenizer",

@@ -1,11 +1,12 @@
 """The schema of a dataset config (`data_configs/<name>.yaml`), and reading one with checks that say what to fix."""
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
 
 from ..errors import UserInputError
+from ..problem_types import PROBLEM_TYPES, REGRESSION, SINGLE_LABEL
 from .tokenization import check_truncation
 
 
@@ -37,6 +38,8 @@ class DataConfig:
     text_column: str | list[str] = "text"
     label_column: str = "label"
     label_names: list[str] | None = None
+    problem_type: str = SINGLE_LABEL
+    label_delimiter: str | None = None
     splits: dict[str, str | None] = field(default_factory=lambda: {split: split for split in SPLITS})
     validation_size: float = 0.1
     test_size: float = 0.1
@@ -96,10 +99,19 @@ def load_data_config(name_or_path: str) -> DataConfig:
             f"{config.validation_size} and {config.test_size}"
         )
     check_truncation(config.truncation, f"{path}: truncation")
+    if config.problem_type not in PROBLEM_TYPES:
+        raise UserInputError(
+            f"{path}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {config.problem_type!r}"
+        )
+    if config.problem_type == REGRESSION and config.label_names is not None and len(config.label_names) != 1:
+        raise UserInputError(f"{path}: regression predicts one value; label_names must hold one name, its name")
     return config
 
 
-_TEXT_KEYS = ("name", "description", "hub_path", "hub_config", "data_dir", "label_column", "homepage", "license")
+_TEXT_KEYS = (
+    "name", "description", "hub_path", "hub_config", "data_dir", "label_column", "homepage", "license",
+    "problem_type", "label_delimiter",
+)  # fmt: skip
 
 
 def _check_values(raw: dict, path: Path) -> None:
@@ -123,7 +135,8 @@ def _check_values(raw: dict, path: Path) -> None:
             isinstance(n, (str, int)) and not isinstance(n, bool) for n in names
         ):
             fail("label_names", "a list of class names, e.g. [negative, positive]")
-        if len(names) < 2 or len({str(n) for n in names}) < len(names):
+        regression = raw.get("problem_type") == REGRESSION  # its one name is the value's (checked below)
+        if (len(names) < 2 and not regression) or len({str(n) for n in names}) < len(names):
             fail("label_names", "at least two different class names")
         raw["label_names"] = [str(name) for name in names]
     if raw.get("data_files") is not None:
@@ -145,6 +158,26 @@ def _check_values(raw: dict, path: Path) -> None:
         fail("max_length", "a positive whole number of tokens")
     if raw.get("text_transform") is not None and raw["text_transform"] not in TEXT_TRANSFORMS:
         fail("text_transform", f"one of {', '.join(TEXT_TRANSFORMS)}")
+
+
+def override_columns(
+    config: DataConfig, text_column: str | None = None, label_column: str | None = None
+) -> DataConfig:
+    """
+    `config` with other text and label columns (`--text_column`, `--label_column`), for local files whose columns
+    are not the config's; `text_column` may name several, comma-separated (joined with a space, as in a config).
+    """
+    changes = {}
+    if text_column is not None:
+        columns = [column.strip() for column in text_column.split(",") if column.strip()]
+        if not columns:
+            raise UserInputError(f"--text_column must name a column, got {text_column!r}")
+        changes["text_column"] = columns[0] if len(columns) == 1 else columns
+    if label_column is not None:
+        if not label_column.strip():
+            raise UserInputError("--label_column must name a column")
+        changes["label_column"] = label_column.strip()
+    return replace(config, **changes) if changes else config
 
 
 def join_review_sentences(value: list) -> str:

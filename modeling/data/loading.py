@@ -17,6 +17,7 @@ from pathlib import Path
 import datasets
 
 from ..errors import UserInputError
+from ..problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from .config import DATA_CONFIG_DIR, SPLITS, TEXT_TRANSFORMS, DataConfig
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ FILE_BUILDERS = {
 
 def load_splits(config: DataConfig, data_dir: str | None = None, seed: int = 42) -> datasets.DatasetDict:
     """
-    Load a dataset as train/validation/test with a `text` string column and a `label` `ClassLabel` column.
+    Load a dataset as train/validation/test with a `text` string column and a `label` column: a `ClassLabel`
+    (single-label), a list of `ClassLabel` ids (multi-label; `tokenize_splits` makes them multi-hot rows) or a
+    float (regression), as the config's `problem_type` says. `label_names_of` gives the names of any of them.
 
     Args:
         config: the dataset config.
@@ -47,9 +50,28 @@ def load_splits(config: DataConfig, data_dir: str | None = None, seed: int = 42)
         _check_columns(raw[split], config, split)
     sources = {role: raw[source] for role, source in roles.items() if source is not None}
     texts = {role: _normalise(dataset, config, role) for role, dataset in sources.items()}
-    label_names = config.label_names or _label_names_from(texts["train"])
-    encoded = datasets.DatasetDict({role: _encode_labels(ds, label_names, role) for role, ds in texts.items()})
-    return _carve_missing_splits(encoded, config, seed)
+    if config.problem_type == REGRESSION:
+        encoded = {role: _encode_values(ds, config, role) for role, ds in texts.items()}
+    else:
+        multi = config.problem_type == MULTI_LABEL
+        label_names = config.label_names or _label_names_from(texts["train"], config if multi else None)
+        encoded = {
+            role: _encode_labels(ds, label_names, role, config if multi else None) for role, ds in texts.items()
+        }
+    return _carve_missing_splits(datasets.DatasetDict(encoded), config, seed)
+
+
+def label_names_of(split: datasets.Dataset, config: DataConfig) -> list[str]:
+    """
+    The names of the model's outputs for a split made by `load_splits`: the classes, or for regression the one
+    value's name (the config's `label_names`, else its label column).
+    """
+    feature = split.features["label"]
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names)
+    if isinstance(getattr(feature, "feature", None), datasets.ClassLabel):  # multi-label: a list of class ids
+        return list(feature.feature.names)
+    return list(config.label_names or [config.label_column])
 
 
 def check_training_classes(train: datasets.Dataset, config: DataConfig) -> None:
@@ -57,8 +79,15 @@ def check_training_classes(train: datasets.Dataset, config: DataConfig) -> None:
     Before training: a classifier needs examples of two classes at least; classes without training rows are worth
     a warning. (Inspecting or evaluating one-class data is fine, so `load_splits` does not check this.)
     """
-    label_names = train.features["label"].names
-    counts = Counter(train["label"])
+    feature = train.features["label"]
+    if isinstance(getattr(feature, "feature", None), datasets.ClassLabel):  # multi-label: each row a list of ids
+        label_names = feature.feature.names
+        counts = Counter(label for labels in train["label"] for label in labels)
+    elif isinstance(feature, datasets.ClassLabel):
+        label_names = feature.names
+        counts = Counter(train["label"])
+    else:  # regression: no classes to count
+        return
     if len(counts) < 2:
         only = label_names[next(iter(counts))] if counts else None
         raise UserInputError(
@@ -228,7 +257,7 @@ def _check_columns(dataset: datasets.Dataset, config: DataConfig, split: str) ->
     if missing:
         raise UserInputError(
             f"split {split!r} of {config.name!r} has no column {missing[0]!r}; columns found: {dataset.column_names}. "
-            "Set text_column / label_column in the data config"
+            "Set text_column / label_column in the data config, or pass --text_column / --label_column"
         )
 
 
@@ -253,55 +282,120 @@ def _normalise(dataset: datasets.Dataset, config: DataConfig, role: str) -> data
     return dataset
 
 
-def _label_names_from(train: datasets.Dataset) -> list[str]:
-    values = set(train["label"])
+def _label_names_from(train: datasets.Dataset, multi_label: DataConfig | None = None) -> list[str]:
+    """The sorted label names of the training split, or `0..max` for integer ids; `multi_label`: lists of them."""
+    values = set()
+    for value in train["label"]:
+        if multi_label is None and isinstance(value, (list, tuple)):
+            raise UserInputError(
+                f"the label column holds lists such as {value!r}: set problem_type: multi_label_classification in "
+                "the data config"
+            )
+        values.update(_label_list(value, multi_label) if multi_label is not None else [value])
+    if not values:
+        raise UserInputError("the training split has no labels; give label_names in the data config")
     if all(isinstance(value, str) for value in values):
         return sorted(values)
+    if any(isinstance(value, str) for value in values):
+        raise UserInputError(f"the training labels mix names and ids: {sorted(map(str, values))[:6]}")
     return [str(value) for value in range(int(max(values)) + 1)]
 
 
-def _encode_labels(dataset: datasets.Dataset, label_names: list[str], role: str) -> datasets.Dataset:
-    """Turn raw labels (names, or integer ids as int/float/bool) into ids of a `ClassLabel`."""
+def _label_list(value, config: DataConfig) -> list:
+    """One text's labels in a multi-label column: a list (of names or ids), a delimited string, or nothing."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        parts = value.split(config.label_delimiter) if config.label_delimiter else [value]
+        return [part.strip() for part in parts if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _encode_labels(
+    dataset: datasets.Dataset, label_names: list[str], role: str, multi_label: DataConfig | None = None
+) -> datasets.Dataset:
+    """
+    Turn raw labels (names, or integer ids as int/float/bool) into ids of a `ClassLabel`; with `multi_label` (the
+    data config), each text's list of labels into a sorted list of such ids.
+    """
     ids = {name: i for i, name in enumerate(label_names)}
 
-    def encode(batch: dict) -> dict:
-        out = []
-        for value in batch["label"]:
-            if isinstance(value, str):
-                if value not in ids:
-                    raise UserInputError(
-                        f"label {value!r} in the {role} split is not among the training labels {label_names}"
-                    )
-                out.append(ids[value])
-            elif isinstance(value, float) and not value.is_integer():
+    def to_id(value) -> int:
+        if isinstance(value, str) and value not in ids and value.strip().isdigit():
+            value = int(value)  # an id written as text, as in a delimited multi-label string "0|2"
+        if isinstance(value, float) and not value.is_integer():
+            raise UserInputError(
+                f"label {value!r} in the {role} split is not a class id: ids are whole numbers in "
+                f"0..{len(label_names) - 1}"
+            )
+        if isinstance(value, str):
+            if value not in ids:
                 raise UserInputError(
-                    f"label {value!r} in the {role} split is not a class id: ids are whole numbers in "
-                    f"0..{len(label_names) - 1}"
+                    f"label {value!r} in the {role} split is not among the training labels {label_names}"
                 )
-            elif value is None or not 0 <= int(value) < len(label_names):
-                hint = " (hidden test labels? point splits.test at a labelled split)" if value == -1 else ""
-                raise UserInputError(
-                    f"label {value!r} in the {role} split is not a class id in 0..{len(label_names) - 1}{hint}"
-                )
-            else:
-                out.append(int(value))
-        return {"label": out}
+            return ids[value]
+        if isinstance(value, (list, tuple)):
+            raise UserInputError(f"label {value!r} in the {role} split is a list; is the data multi-label?")
+        if value is None or not 0 <= int(value) < len(label_names):
+            hint = " (hidden test labels? point splits.test at a labelled split)" if value == -1 else ""
+            raise UserInputError(
+                f"label {value!r} in the {role} split is not a class id in 0..{len(label_names) - 1}{hint}"
+            )
+        return int(value)
 
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=label_names)})
+    def encode(batch: dict) -> dict:
+        if multi_label is None:
+            return {"label": [to_id(value) for value in batch["label"]]}
+        return {
+            "label": [sorted({to_id(item) for item in _label_list(value, multi_label)}) for value in batch["label"]]
+        }
+
+    label = datasets.ClassLabel(names=label_names)
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": label if multi_label is None else datasets.Sequence(label)}
+    )
     return dataset.map(encode, batched=True, features=features, desc=f"Encoding {role} labels")
+
+
+def _encode_values(dataset: datasets.Dataset, config: DataConfig, role: str) -> datasets.Dataset:
+    """Regression: each label as a float (numbers, or text holding one)."""
+
+    def to_float(value) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            raise UserInputError(
+                f"label {value!r} in the {role} split of {config.name!r} is not a number (problem_type regression)"
+            )
+        return number
+
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("float32")})
+    return dataset.map(
+        lambda batch: {"label": [to_float(value) for value in batch["label"]]},
+        batched=True,
+        features=features,
+        desc=f"Reading {role} values",
+    )
 
 
 def _carve_missing_splits(dataset: datasets.DatasetDict, config: DataConfig, seed: int) -> datasets.DatasetDict:
     """
-    Make a missing test, then a missing validation split from train: stratified by label and seeded, each the
-    configured fraction of the training rows the source had.
+    Make a missing test, then a missing validation split from train, seeded (stratified by class for single-label
+    data), each the configured fraction of the training rows the source had.
     """
     carved = 0.0  # the fraction of the source's training rows already taken
     for role, size in (("test", config.test_size), ("validation", config.validation_size)):
         if role in dataset:
             continue
         size, carved = size / (1 - carved), carved + size  # of what is left
-        parts = dataset["train"].train_test_split(test_size=size, stratify_by_column="label", seed=seed)
+        # Stratified by class where each text has one; a random seeded split for label sets and values.
+        stratify = "label" if config.problem_type == SINGLE_LABEL else None
+        parts = dataset["train"].train_test_split(test_size=size, stratify_by_column=stratify, seed=seed)
         dataset["train"], dataset[role] = parts["train"], parts["test"]
-        logger.info("made a %s split of %d rows from train (stratified, seed %d)", role, len(parts["test"]), seed)
+        how = "stratified, " if stratify else ""
+        logger.info("made a %s split of %d rows from train (%sseed %d)", role, len(parts["test"]), how, seed)
     return datasets.DatasetDict({split: dataset[split] for split in SPLITS})

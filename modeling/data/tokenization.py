@@ -118,12 +118,23 @@ def encode_texts(
     return {key: [keep_head_and_tail(row, max_length) for row in rows] for key, rows in encoded.items()}
 
 
+def multi_label_size(dataset: datasets.Dataset) -> int | None:
+    """The number of labels when `dataset`'s `label` column holds lists of class ids (multi-label), else None."""
+    inner = getattr(dataset.features.get("label"), "feature", None)
+    return inner.num_classes if isinstance(inner, datasets.ClassLabel) else None
+
+
 def tokenize_splits(
     dataset: datasets.DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int, truncation: str = "head"
 ) -> datasets.DatasetDict:
-    """Tokenise every split (batched, cached), cut to `max_length` as `truncation` says; add a `length` column."""
+    """
+    Tokenise every split (batched, cached), cut to `max_length` as `truncation` says; add a `length` column. A
+    multi-label `label` column (lists of class ids) becomes multi-hot float rows `(num_labels,)`, the targets of the
+    models' per-label binary cross-entropy.
+    """
     # A text whose every character the tokeniser drops still gets one [UNK], so no sequence is empty.
     fallback = [tokenizer.unk_token_id] if tokenizer.unk_token_id is not None else [tokenizer.pad_token_id]
+    num_labels = multi_label_size(next(iter(dataset.values())))
 
     def encode(batch: dict) -> dict:
         encoded = encode_texts(tokenizer, batch["text"], max_length, truncation)
@@ -132,6 +143,11 @@ def tokenize_splits(
                 encoded["input_ids"][i] = fallback
                 encoded["attention_mask"][i] = [1]
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        if num_labels is not None:
+            encoded["label"] = [[float(i in ids) for i in range(num_labels)] for ids in map(set, batch["label"])]
         return encoded
 
-    return dataset.map(encode, batched=True, desc="Tokenizing")
+    tokenized = dataset.map(encode, batched=True, desc="Tokenizing")
+    if num_labels is not None:
+        tokenized = tokenized.cast_column("label", datasets.Sequence(datasets.Value("float32"), length=num_labels))
+    return tokenized

@@ -11,6 +11,7 @@ without them keeps them.
 import csv
 import json
 import logging
+import math
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, constants
@@ -20,6 +21,7 @@ from huggingface_hub.utils import validate_repo_id
 from ..data import DataConfig, available_datasets, load_data_config
 from ..errors import UserInputError
 from ..files import atomic_write_text
+from ..problem_types import MULTI_LABEL, REGRESSION, saved_threshold
 from ..run_folder import ADAPTER_DIR
 
 logger = logging.getLogger(__name__)
@@ -31,14 +33,26 @@ SPLITS = {"eval": "validation", "test": "test"}
 # all_results.json metric suffix -> (metric id on the Hub, readable name, arguments of the computation).
 METRICS = {
     "accuracy": ("accuracy", "Accuracy", None),
+    # Multi-label: the share of texts whose label set is exactly right, and figures over all (text, label) decisions.
+    "subset_accuracy": ("exact_match", "Subset accuracy (exact match)", None),
+    "f1_micro": ("f1", "F1 (micro)", {"average": "micro"}),
+    "precision_micro": ("precision", "Precision (micro)", {"average": "micro"}),
+    "recall_micro": ("recall", "Recall (micro)", {"average": "micro"}),
     "f1_macro": ("f1", "F1 (macro)", {"average": "macro"}),
     "precision_macro": ("precision", "Precision (macro)", {"average": "macro"}),
     "recall_macro": ("recall", "Recall (macro)", {"average": "macro"}),
     "f1_weighted": ("f1", "F1 (weighted)", {"average": "weighted"}),
     "precision_weighted": ("precision", "Precision (weighted)", {"average": "weighted"}),
     "recall_weighted": ("recall", "Recall (weighted)", {"average": "weighted"}),
+    # Regression.
+    "mse": ("mse", "Mean squared error", None),
+    "mae": ("mae", "Mean absolute error", None),
+    "pearson": ("pearsonr", "Pearson correlation", None),
+    "spearman": ("spearmanr", "Spearman correlation", None),
     "loss": ("loss", "Loss", None),
 }
+# Validation metrics per epoch in the card's table (those the run logged), in this order.
+EPOCH_METRICS = ("accuracy", "subset_accuracy", "f1_micro", "f1_macro", "mse", "pearson")
 # Plots the reports may leave in the folder, in the order the card shows them.
 IMAGES = {
     "confusion_matrix.png": "Confusion matrix on the test split",
@@ -57,6 +71,7 @@ HYPERPARAMETERS = (
     "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
     "weight_decay", "warmup_steps", "lr_scheduler_type", "optim", "max_grad_norm", "label_smoothing_factor",
     "metric_for_best_model", "seed", "fp16", "bf16", "adversarial_epsilon", "glove_path", "tfidf_weighting",
+    "multi_label_threshold",
 )  # fmt: skip
 EXAMPLE_TEXT = "I really enjoyed this, it was great!"
 # The model-index needs a dataset name; this one stands for "not given" and is never read back as a name.
@@ -294,7 +309,8 @@ def _split_metrics(results: dict) -> list[tuple[str, str, float]]:
         (prefix, metric, float(results[f"{prefix}_{metric}"]))
         for prefix in SPLITS
         for metric in METRICS
-        if isinstance(results.get(f"{prefix}_{metric}"), (int, float))
+        # NaN: undefined (a correlation of constant predictions), which the model-index cannot hold
+        if isinstance(results.get(f"{prefix}_{metric}"), (int, float)) and math.isfinite(results[f"{prefix}_{metric}"])
     ]
 
 
@@ -393,12 +409,17 @@ def _card_body(run: dict, dataset: dict, base_model: str | None, model_ref: str,
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
+def _problem_type(run: dict) -> str | None:
+    return run["config"].get("problem_type")
+
+
 def _summary(run: dict, dataset: dict, base_model: str | None) -> str:
     model_type = run["config"].get("model_type")
-    kind = ", ".join(
-        ([f"`{model_type}`"] if model_type else [])
-        + ([f"{len(run['label_names'])} classes"] if run["label_names"] else [])
-    )
+    problem, names = _problem_type(run), run["label_names"]
+    classes = f"{len(names)} classes" if names else None
+    if problem == MULTI_LABEL:
+        classes = f"{len(names)} labels, any number per text"
+    kind = ", ".join(([f"`{model_type}`"] if model_type else []) + ([classes] if classes else []))
     data = f"**{dataset['name']}**" if dataset["name"] else "its training data"
     origin = (
         f"fine-tuned from {_model_link(base_model)}" if _is_fine_tuned(run, base_model) else "trained from scratch"
@@ -407,7 +428,11 @@ def _summary(run: dict, dataset: dict, base_model: str | None) -> str:
         origin = f"LoRA adapters on {_model_link(base_model)}, trained"
     elif run["adapter"]:
         origin = f"fine-tuned from {_model_link(base_model)} with LoRA adapters (merged into its weights)"
-    return f"Text classifier{f' ({kind})' if kind else ''}: {origin} on {data}."
+    if problem == REGRESSION:
+        target = f" of `{names[0]}`" if names else ""
+        return f"Text regression{target}{f' (`{model_type}`)' if model_type else ''}: {origin} on {data}."
+    what = "Multi-label text classifier" if problem == MULTI_LABEL else "Text classifier"
+    return f"{what}{f' ({kind})' if kind else ''}: {origin} on {data}."
 
 
 def _is_fine_tuned(run: dict, base_model: str | None) -> bool:
@@ -471,8 +496,15 @@ def _data_section(run: dict, dataset: dict) -> str:
             lines.append(f"Hub dataset: [{dataset['id']}](https://huggingface.co/datasets/{dataset['id']}){config}.")
         if dataset["license"]:
             lines.append(f"Dataset licence: {dataset['license']}.")
-    if run["label_names"]:
+    if run["label_names"] and _problem_type(run) == REGRESSION:
+        lines.append(f"Target: `{run['label_names'][0]}`, a number predicted by the model's one output.")
+    elif run["label_names"]:
         lines.append("Labels (id: name): " + ", ".join(f"{i}: `{n}`" for i, n in enumerate(run["label_names"])))
+        if _problem_type(run) == MULTI_LABEL:
+            lines.append(
+                f"Each text carries any number of these labels; a label is predicted when its probability (sigmoid) "
+                f"reaches {saved_threshold(run['config']):g}."
+            )
     if tested := _subsampled(run)["test"]:
         lines.append(f"The test results cover the first {tested:,} texts of the test split.")
     elif run["test_size"]:
@@ -519,6 +551,8 @@ def _training_section(run: dict) -> str:
 
 def _epoch_table(log_history: list[dict]) -> str:
     """One row per evaluation during training, with the last training loss logged before it."""
+    logged = {key for entry in log_history for key in entry}
+    metrics = [metric for metric in EPOCH_METRICS if f"eval_{metric}" in logged][:2]
     rows, train_loss = [], None
     for entry in log_history:
         if "loss" in entry:
@@ -530,13 +564,12 @@ def _epoch_table(log_history: list[dict]) -> str:
                     str(entry.get("step", "")),
                     _number(train_loss),
                     _number(entry["eval_loss"]),
-                    _number(entry.get("eval_accuracy")),
-                    _number(entry.get("eval_f1_macro")),
+                    *(_number(entry.get(f"eval_{metric}")) for metric in metrics),
                 ]
             )
     if not rows:
         return ""
-    header = ["Epoch", "Step", "Training loss", "Validation loss", "Accuracy", "F1 (macro)"]
+    header = ["Epoch", "Step", "Training loss", "Validation loss", *(METRICS[metric][1] for metric in metrics)]
     return _table(header, rows)
 
 
@@ -588,8 +621,7 @@ def _usage_section(run: dict, model_ref: str) -> str:
         f"model = AutoModelForSequenceClassification.from_pretrained(model_id{trust}).eval()\n"
         f'inputs = tokenizer(["{EXAMPLE_TEXT}"], return_tensors="pt", truncation=True)\n'
         "with torch.no_grad():\n"
-        "    predicted = model(**inputs).logits.argmax(-1).item()\n"
-        "print(model.config.id2label[predicted])\n\n"
+        f"{_prediction_lines(run)}\n\n"
         f'classifier = pipeline("text-classification", model=model_id{trust})\n'
         f'print(classifier("{EXAMPLE_TEXT}", top_k=None, truncation=True))\n'
         "```"
@@ -630,13 +662,28 @@ def _usage_section(run: dict, model_ref: str) -> str:
     return "\n\n".join(parts)
 
 
+def _prediction_lines(run: dict) -> str:
+    """The snippet's lines from the logits to a printed prediction: the class, the labels over the threshold, or
+    the value. (The pipeline applies softmax, sigmoid or nothing by the config's problem_type.)"""
+    if _problem_type(run) == REGRESSION:
+        return "    print(model(**inputs).logits[0, 0].item())"
+    if _problem_type(run) == MULTI_LABEL:
+        return (
+            "    probabilities = torch.sigmoid(model(**inputs).logits)[0]\n"
+            f"print({{model.config.id2label[i]: round(p.item(), 3) for i, p in enumerate(probabilities) "
+            f"if p >= {saved_threshold(run['config']):g}}})"
+        )
+    return "    predicted = model(**inputs).logits.argmax(-1).item()\nprint(model.config.id2label[predicted])"
+
+
 def _limitations_section(run: dict, dataset: dict, base_model: str | None) -> str:
     data = dataset["name"] or "its training data"
     lines = [
         f"- Trained and tested only on {data}; the test split comes from the same source, so expect lower scores "
         "on text from other domains, periods or languages.",
-        "- Scores differ between classes: check the per-class results before relying on a single class.",
     ]
+    if _problem_type(run) != REGRESSION:
+        lines.append("- Scores differ between classes: check the per-class results before relying on a single class.")
     if run["tokenizer_model"] == "WordLevel":
         vocab = run["config"].get("vocab_size")
         size = f"{vocab:,}-word " if isinstance(vocab, int) else ""

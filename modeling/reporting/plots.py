@@ -18,9 +18,13 @@ from ..files import atomic_path
 # The validation metrics drawn per epoch: log_history key -> legend label.
 EVAL_CURVES = {
     "eval_accuracy": "accuracy",
+    "eval_subset_accuracy": "subset accuracy",
+    "eval_f1_micro": "micro F1",
     "eval_f1_macro": "macro F1",
     "eval_precision_macro": "macro precision",
     "eval_recall_macro": "macro recall",
+    "eval_pearson": "Pearson r",
+    "eval_spearman": "Spearman rho",
 }
 # Above this many classes the confusion-matrix cells are too small to hold their numbers.
 MAX_ANNOTATED_CLASSES = 25
@@ -130,7 +134,7 @@ def plot_training_curves(log_history: list[dict] | None, path: str | Path, title
         loss_axes.plot(epochs, values, color="tab:orange", marker="o", label="validation loss")
     loss_axes.set_title("Loss")
     loss_axes.set_xlabel("Epoch")
-    loss_axes.set_ylabel("Cross-entropy loss")
+    loss_axes.set_ylabel("Loss")
     loss_axes.legend()
     loss_axes.grid(alpha=0.3)
 
@@ -147,11 +151,14 @@ def plot_training_curves(log_history: list[dict] | None, path: str | Path, title
     metric_axes.set_xlabel("Epoch")
     metric_axes.set_ylabel("Score")
     if drawn:
-        # Fit the axis to the scores (four curves within a few hundredths of each other would be one band on 0-1).
-        scores = [value for key in EVAL_CURVES if key in curves for _, value in curves[key]]
-        low, high = min(scores), max(scores)
-        margin = max(0.1 * (high - low), 0.005)
-        metric_axes.set_ylim(max(0.0, low - margin), min(1.0, high + margin))
+        # Fit the axis to the scores (four curves within a few hundredths of each other would be one band on 0-1);
+        # a correlation can be negative, and NaN (undefined) is not drawn.
+        scores = np.array([value for key in EVAL_CURVES if key in curves for _, value in curves[key]], dtype=float)
+        scores = scores[np.isfinite(scores)]
+        if scores.size:
+            low, high = float(scores.min()), float(scores.max())
+            margin = max(0.1 * (high - low), 0.005)
+            metric_axes.set_ylim(max(-1.0 if low < 0 else 0.0, low - margin), min(1.0, high + margin))
     metric_axes.grid(alpha=0.3)
     if drawn:
         metric_axes.legend(loc="lower right")

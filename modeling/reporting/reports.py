@@ -4,28 +4,70 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from scipy.special import softmax
 from sklearn.metrics import classification_report
 
 from ..files import atomic_path, atomic_write_text
-from ..metrics import classification_metrics
+from ..metrics import classification_metrics, multi_label_metrics, regression_metrics
+from ..problem_types import (
+    DEFAULT_THRESHOLD,
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    predictions_from_scores,
+    scores_from_logits,
+)
 from .plots import plot_confusion_matrix, plot_per_class_f1, plot_training_curves
 
-# The figures `format_summary` shows, in column order; split prefixes and their row names.
-SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "loss")
+# The figures `format_summary` shows, in column order, where the metrics hold them (each problem type has its own:
+# single-label accuracy and F1, multi-label subset accuracy and micro F1, regression errors and correlations).
+SUMMARY_METRICS = (
+    "accuracy", "subset_accuracy", "f1_micro", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
+    "mse", "mae", "pearson", "spearman", "loss",
+)  # fmt: skip
+# Separates the labels of one text in the predictions CSV of a multi-label model.
+LABEL_SEPARATOR = ";"
 SUMMARY_SPLITS = {"eval": "validation", "test": "test"}
 
 
 def write_predictions_csv(
-    path: Path, texts: list[str], labels: np.ndarray, probabilities: np.ndarray, label_names: list[str]
+    path: Path,
+    texts: list[str],
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: list[str],
+    problem_type: str = SINGLE_LABEL,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> None:
-    """One row per text: text, label, predicted label, confidence (the predicted class's probability)."""
-    predicted = probabilities.argmax(-1)
+    """
+    One row per text: text, label, prediction and confidence. Single-label: the predicted class and its
+    probability; multi-label: the labels (reference, and predicted at `threshold`) joined by `;`, with each
+    predicted label's probability in the same order; regression: the reference and predicted values, no confidence.
+    `probabilities` is what `scores_from_logits` gives for the problem type.
+    """
     with atomic_path(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
+        if problem_type == REGRESSION:
+            writer.writerow(["text", "label", "predicted_value"])
+            for text, label, value in zip(texts, labels, probabilities):
+                writer.writerow([text, f"{float(label):.6g}", f"{float(value):.6g}"])
+            return
         writer.writerow(["text", "label", "predicted_label", "confidence"])
-        for text, label, pred, probs in zip(texts, labels, predicted, probabilities):
-            writer.writerow([text, label_names[int(label)], label_names[int(pred)], f"{probs[pred]:.4f}"])
+        if problem_type == MULTI_LABEL:
+            for text, label, probs in zip(texts, labels, probabilities):
+                given = [name for name, on in zip(label_names, label) if on >= 0.5]
+                predicted = [i for i, p in enumerate(probs) if p >= threshold]
+                writer.writerow(
+                    [
+                        text,
+                        LABEL_SEPARATOR.join(given),
+                        LABEL_SEPARATOR.join(label_names[i] for i in predicted),
+                        LABEL_SEPARATOR.join(f"{probs[i]:.4f}" for i in predicted),
+                    ]
+                )
+            return
+        for text, label, probs in zip(texts, labels, probabilities):
+            pred = int(probs.argmax())
+            writer.writerow([text, label_names[int(label)], label_names[pred], f"{probs[pred]:.4f}"])
 
 
 def format_summary(metrics: dict, row_name: str = "results") -> str:
@@ -61,23 +103,35 @@ def write_run_reports(
     logits: np.ndarray,
     log_history: list[dict] | None,
     split: str = "test",
+    problem_type: str = SINGLE_LABEL,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> dict:
     """
-    Write into `output_dir`: `<split>_predictions.csv`, `classification_report.txt`, `confusion_matrix.png`,
-    `per_class_f1.png`, and `training_curves.png` when `log_history` has losses.
+    Write into `output_dir`: `<split>_predictions.csv`, and `training_curves.png` when `log_history` has losses;
+    for classification also `classification_report.txt` and `per_class_f1.png`, and for single-label
+    classification `confusion_matrix.png`. A regression model has no classes, so it gets neither report nor plots
+    per class.
 
     Returns:
-        `modeling.metrics.classification_metrics` of the predictions (scalars, per-class figures, confusion matrix).
+        The metrics of the problem type (`modeling.metrics`): scalars, and for classification the per-class
+        figures (and, single-label, the confusion matrix).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     logits = logits[0] if isinstance(logits, tuple) else logits
-    probabilities = softmax(np.asarray(logits, dtype=np.float64), axis=-1)  # (n, num_labels)
-    predictions = probabilities.argmax(-1)
+    scores = scores_from_logits(logits, problem_type)  # (n, num_labels) probabilities, or (n,) values
+    predictions = predictions_from_scores(scores, problem_type, threshold)
     labels = np.asarray(labels)
-    write_predictions_csv(output_dir / f"{split}_predictions.csv", list(texts), labels, probabilities, label_names)
+    write_predictions_csv(
+        output_dir / f"{split}_predictions.csv", list(texts), labels, scores, label_names, problem_type, threshold
+    )
+    plot_training_curves(log_history, output_dir / "training_curves.png")
+    if problem_type == REGRESSION:
+        return regression_metrics(scores, labels)
+
+    references = labels.round().astype(int) if problem_type == MULTI_LABEL else labels
     report = classification_report(
-        labels,
+        references,
         predictions,
         labels=list(range(len(label_names))),
         target_names=label_names,
@@ -85,20 +139,24 @@ def write_run_reports(
         zero_division=0,
     )
     atomic_write_text(output_dir / "classification_report.txt", report)
-
-    metrics = classification_metrics(predictions, labels, len(label_names))
-    plot_confusion_matrix(
-        metrics["confusion_matrix"],
-        label_names,
-        output_dir / "confusion_matrix.png",
-        title=f"Confusion matrix, {split} split (accuracy {metrics['accuracy']:.3f})",
-    )
+    if problem_type == MULTI_LABEL:
+        metrics = multi_label_metrics(scores, references, threshold)
+        accuracy = f"subset accuracy {metrics['subset_accuracy']:.3f}"
+    else:
+        metrics = classification_metrics(predictions, labels, len(label_names))
+        accuracy = f"accuracy {metrics['accuracy']:.3f}"
+        plot_confusion_matrix(
+            metrics["confusion_matrix"],
+            label_names,
+            output_dir / "confusion_matrix.png",
+            title=f"Confusion matrix, {split} split ({accuracy})",
+        )
     plot_per_class_f1(
         metrics["per_class"]["f1"],
         label_names,
         output_dir / "per_class_f1.png",
         support=metrics["per_class"]["support"],
-        title=f"F1 per class, {split} split",
+        title=f"F1 per class, {split} split"
+        + (f" ({accuracy}, threshold {threshold:g})" if problem_type == MULTI_LABEL else ""),
     )
-    plot_training_curves(log_history, output_dir / "training_curves.png")
     return metrics

@@ -1,6 +1,6 @@
 """Training: the Trainer subclass, fine-tuning strategies, optimizers and layer-wise groups, losses."""
 
-from .losses import class_weighted_loss
+from .losses import class_weighted_loss, problem_loss
 from .optimization import OPTIMIZERS, layerwise_parameter_groups, resolve_optimizer
 from .strategies import (
     FINETUNE_STRATEGIES,
@@ -20,5 +20,6 @@ __all__ = [
     "count_parameters",
     "layerwise_parameter_groups",
     "merge_lora_into_trainer",
+    "problem_loss",
     "resolve_optimizer",
 ]

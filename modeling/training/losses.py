@@ -1,10 +1,13 @@
-"""A class-weighted loss for the Trainer, for data whose classes are far from balanced."""
+"""A class-weighted loss for the Trainer, for data whose classes are far from balanced, and the loss of saved
+predictions for each problem type."""
 
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 
 def class_weighted_loss(
@@ -40,3 +43,23 @@ def class_weighted_loss(
         return value if auxiliary is None else value + auxiliary
 
     return loss, weights.tolist()
+
+
+def plain_loss(logits: torch.Tensor, labels: torch.Tensor, problem_type: str = SINGLE_LABEL) -> torch.Tensor:
+    """
+    The loss the models compute themselves, for `(n, num_labels)` logits, without what training adds (label
+    smoothing, class weights, auxiliary terms): cross-entropy on class ids, binary cross-entropy on multi-hot rows
+    (multi-label), mean squared error on values (regression).
+    """
+    logits = logits.float()
+    if problem_type == REGRESSION:
+        return nn.functional.mse_loss(logits.reshape(-1), labels.float().reshape(-1))
+    if problem_type == MULTI_LABEL:
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
+    return nn.functional.cross_entropy(logits, labels.long())
+
+
+def problem_loss(logits: np.ndarray, labels: np.ndarray, problem_type: str = SINGLE_LABEL) -> float:
+    """`plain_loss` of numpy arrays, as a float (scripts/evaluate_model.py)."""
+    logits, labels = torch.as_tensor(np.asarray(logits), dtype=torch.float32), torch.as_tensor(np.asarray(labels))
+    return plain_loss(logits, labels, problem_type).item()

@@ -24,6 +24,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, PredictionOutput
 
 from ..errors import UserInputError
 from ..files import TEMP_PREFIX, atomic_write_text, replace_folder_contents
+from ..problem_types import SINGLE_LABEL
+from .losses import plain_loss
 from .optimization import layerwise_parameter_groups, resolve_optimizer
 
 logger = logging.getLogger(__name__)
@@ -178,11 +180,12 @@ class TextClassificationTrainer(Trainer):
         self, model: nn.Module, inputs: dict, return_outputs: bool = False, num_items_in_batch: int | None = None
     ):
         if not model.training and "labels" in inputs:
-            # Evaluation reports the plain cross-entropy, as scripts/evaluate_model.py does, whatever the training
-            # objective adds (label smoothing, class weights, an auxiliary loss): one name, one quantity.
+            # Evaluation reports the plain loss of the problem type, as scripts/evaluate_model.py does, whatever the
+            # training objective adds (label smoothing, class weights, an auxiliary loss): one name, one quantity.
             labels = inputs["labels"]
             outputs = model(**{key: value for key, value in inputs.items() if key != "labels"})
-            loss = nn.functional.cross_entropy(outputs["logits"].float(), labels)
+            problem_type = getattr(getattr(self.model, "config", None), "problem_type", None) or SINGLE_LABEL
+            loss = plain_loss(outputs["logits"], labels, problem_type)
             return (loss, outputs) if return_outputs else loss
         # With label smoothing on (the recurrent types' default) the Trainer takes the labels away from the model and
         # smooths the loss from the logits alone, so a model's `auxiliary_loss` (the Auto-LSTM's reconstruction loss),
