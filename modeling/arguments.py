@@ -16,6 +16,7 @@ from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets
 from .errors import UserInputError
 from .registry import MODEL_SPECS, ModelSpec, get_model_spec, parse_config_overrides
 from .training import FINETUNE_STRATEGIES, OPTIMIZERS
+from .training.distillation import DISTILLATION_LOSSES
 
 # How errors name each family: the types it holds, and one model of it.
 _FAMILY_TYPES = {"recurrent": "the recurrent types", "transformer": "the pretrained transformer types"}
@@ -212,13 +213,15 @@ RUN_DEFAULTS = {
 }
 
 
-def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+def parse_args(
+    description: str | None = None,
+) -> tuple[ModelArguments, DataArguments, TrainingArguments, "DistillationArguments"]:
     """train.py's arguments from the command line (or one JSON file of them), with the run defaults filled in."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # Several processes (torchrun) and no GPU: Accelerate runs them on the CPU with gloo only when told to,
         # as `accelerate launch --cpu` does.
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=description)
+    parser = HfArgumentParser(train_argument_classes(), description=description)
     # Defaults depend on the model type, dataset and fine-tuning strategy: read those first, then parse everything.
     if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
         path = Path(sys.argv[1])
@@ -227,13 +230,20 @@ def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArgu
         except (OSError, ValueError) as error:
             raise UserInputError(f"{path}: not a readable JSON file of arguments ({error})") from None
         model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
-        model_args, data_args, training_args = parser.parse_dict({**run_defaults(model_args, data_args), **given})
+        model_args, data_args, training_args, distillation_args = parser.parse_dict(
+            {**run_defaults(model_args, data_args), **given}
+        )
     else:
         known, _ = parser.parse_known_args()
         parser.set_defaults(**run_defaults(known, known))
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+        model_args, data_args, training_args, distillation_args = parser.parse_args_into_dataclasses()
     check_training_arguments(model_args, training_args)
-    return model_args, data_args, training_args
+    return model_args, data_args, training_args, distillation_args
+
+
+def train_argument_classes() -> tuple[type, ...]:
+    """The dataclasses of train.py's flags, in the order `parse_args` returns them."""
+    return ModelArguments, DataArguments, TrainingArguments, DistillationArguments
 
 
 def run_defaults(model_args, data_args) -> dict:
@@ -279,3 +289,95 @@ def check_glove_dimension(glove_path: str, expected: int) -> None:
             f"{path} holds {dimension}-dimensional vectors but the model's embedding_dim is {expected}; "
             f"pass --config_overrides embedding_dim={dimension}"
         )
+
+
+@dataclass
+class DistillationArguments:
+    """Training a student against a teacher's logits (knowledge distillation) over an augmented transfer set."""
+
+    teacher_model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Distil from this teacher: a folder train.py wrote, or a sequence classifier (folder or Hub id) "
+            "whose label names are the data's. The student trains on the teacher's logits over a transfer set (the "
+            "training split, augmented copies, --unlabeled_file); its logits are computed once and cached. 'none': "
+            "no teacher (for a study that compares runs with and without one). The distillation defaults below "
+            "follow the papers cited and are not yet measured on this project's data."
+        },
+    )
+    distillation_loss: str = field(
+        default="mse",
+        metadata={
+            "help": "The soft loss: 'mse' between the logit vectors (Tang et al. 2019, who found it better than "
+            "cross-entropy on soft targets for a BiLSTM student) or 'kl' between the softmaxes at "
+            "--distillation_temperature, times its square (Hinton et al. 2015).",
+            "choices": list(DISTILLATION_LOSSES),
+        },
+    )
+    distillation_alpha: float = field(
+        default=0.9,
+        metadata={
+            "help": "In [0, 1]: the weight of the soft loss; the hard-label loss (texts with a gold label only, with "
+            "--label_smoothing_factor) gets the rest. 0.9: Hinton et al. 2015 found a much lower weight on the "
+            "hard labels best."
+        },
+    )
+    distillation_temperature: float = field(
+        default=2.0,
+        metadata={"help": "With --distillation_loss kl: the softmax temperature (2 as in DistilBERT)."},
+    )
+    augment_copies: int = field(
+        default=4,
+        metadata={
+            "help": "Augmented copies of each training text in the transfer set, labelled by the teacher alone. Tang "
+            "et al. 2019 used 20 on SST-2; 4 keeps an epoch five times the plain one."
+        },
+    )
+    augment_mask_probability: float = field(
+        default=0.1, metadata={"help": "Augmentation: each word becomes [UNK] with this probability (Tang: 0.1)."}
+    )
+    augment_ngram_probability: float = field(
+        default=0.25,
+        metadata={
+            "help": "Augmentation: with this probability a copy keeps only a random span of 1 to 5 words (Tang: 0.25)."
+        },
+    )
+    unlabeled_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Texts without labels for the transfer set: one a line, or the `text` column of a .jsonl or "
+            ".csv file. The teacher labels them; they are not augmented."
+        },
+    )
+    teacher_batch_size: int = field(default=64, metadata={"help": "Texts per teacher forward pass."})
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where teacher logits are cached (default: $HF_HOME/text-classification/teacher_logits)."},
+    )
+
+    def __post_init__(self):
+        if self.teacher_model_name_or_path is not None and self.teacher_model_name_or_path.lower() == "none":
+            self.teacher_model_name_or_path = None  # said explicitly: the other distillation flags may be set
+        elif self.teacher_model_name_or_path is None:
+            defaults = {f.name: f.default for f in fields(self)}
+            for name, default in defaults.items():
+                if getattr(self, name) != default:
+                    raise UserInputError(f"--{name} needs --teacher_model_name_or_path")
+        if not 0 <= self.distillation_alpha <= 1:
+            raise UserInputError(f"--distillation_alpha must be in [0, 1], got {self.distillation_alpha}")
+        for flag, value in (
+            ("--augment_mask_probability", self.augment_mask_probability),
+            ("--augment_ngram_probability", self.augment_ngram_probability),
+        ):
+            if not 0 <= value <= 1:
+                raise UserInputError(f"{flag} must be in [0, 1], got {value}")
+        if self.augment_copies < 0:
+            raise UserInputError(f"--augment_copies must be 0 or more, got {self.augment_copies}")
+        _check_positive(
+            {
+                "--distillation_temperature": self.distillation_temperature,
+                "--teacher_batch_size": self.teacher_batch_size,
+            }
+        )
+        if self.unlabeled_file is not None and not Path(self.unlabeled_file).is_file():
+            raise UserInputError(f"--unlabeled_file {self.unlabeled_file} does not exist")

@@ -4,6 +4,7 @@
     python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment --output_dir outputs/attn
     accelerate launch scripts/train.py --model_type attn_bilstm --dataset 20newsgroups
     python scripts/train.py --model_type distilbert --model_name_or_path DIR --finetune_strategy hybrid ...
+    python scripts/train.py --model_type attn_bilstm --teacher_model_name_or_path outputs/minilm  # distillation
 
 Every TrainingArguments flag works too (`--help` lists them all); a JSON file of arguments can replace the flags.
 The run leaves in --output_dir the best model (by --metric_for_best_model, macro-F1 unless told otherwise) with its
@@ -27,6 +28,7 @@ from transformers import (
 from modeling.arguments import ModelArguments, parse_args
 from modeling.data import load_data_config, load_splits, tokenize_splits, train_word_tokenizer
 from modeling.data.word_vectors import read_glove_vectors, tfidf_token_weights
+from modeling.distillation import prepare_distillation
 from modeling.errors import cli_entry_point
 from modeling.hub import check_repo_id, push_to_hub
 from modeling.metrics import build_compute_metrics
@@ -39,7 +41,14 @@ from modeling.run_folder import (
     remove_checkpoints,
     resolve_resume,
 )
-from modeling.training import TextClassificationTrainer, apply_finetune_strategy, class_weighted_loss, count_parameters
+from modeling.training import (
+    DistillationCollator,
+    DistillationTrainer,
+    TextClassificationTrainer,
+    apply_finetune_strategy,
+    class_weighted_loss,
+    count_parameters,
+)
 
 logger = logging.getLogger("train")
 
@@ -73,7 +82,7 @@ def build_tokenizer(
 
 @cli_entry_point
 def main() -> None:
-    model_args, data_args, training_args = parse_args(__doc__)
+    model_args, data_args, training_args, distillation_args = parse_args(__doc__)
     spec = model_args.spec
     output_dir = Path(training_args.output_dir)
     check_output_dir(output_dir, data_args.overwrite_output_dir, training_args.resume_from_checkpoint is not None)
@@ -125,9 +134,16 @@ def main() -> None:
     label_names = raw["train"].features["label"].names
     logger.info("dataset %s: %s rows, labels %s", data_config.name, {k: len(v) for k, v in raw.items()}, label_names)
 
+    distillation = None
+    if distillation_args.teacher_model_name_or_path is not None:  # the transfer set and its teacher logits
+        with training_args.main_process_first(desc="teacher logits"):
+            distillation = prepare_distillation(distillation_args, raw, training_args.seed, training_args.device)
+
     tokenizer = build_tokenizer(model_args, checkpoint, raw["train"], max_length)
     with training_args.main_process_first(desc="tokenisation"):
         tokenized = tokenize_splits(raw, tokenizer, max_length, truncation)
+        if distillation is not None:  # the student trains on the transfer set, and is tested on the plain splits
+            tokenized["transfer"] = distillation.tokenize(tokenizer, max_length, truncation)
 
     # 2. Model.
     model = create_model(
@@ -162,7 +178,7 @@ def main() -> None:
     training_args.distributed_state.wait_for_everyone()
 
     # 3. Trainer.
-    compute_loss_func = None
+    compute_loss_func, weights = None, None
     if model_args.class_weights == "balanced":
         compute_loss_func, weights = class_weighted_loss(
             tokenized["train"]["label"], len(label_names), training_args.label_smoothing_factor
@@ -171,13 +187,18 @@ def main() -> None:
     callbacks = []
     if data_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
-    trainer = TextClassificationTrainer(
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=data_args.pad_to_multiple_of or None)
+    trainer_class, distillation_kwargs = TextClassificationTrainer, {}
+    if distillation is not None:  # the teacher's logits go to the loss, never to the model
+        trainer_class, collator = DistillationTrainer, DistillationCollator(collator)
+        distillation_kwargs = {**distillation.trainer_kwargs(), "class_weights": weights}
+    trainer = trainer_class(
         model=model,
         args=training_args,
-        train_dataset=tokenized["train"],
+        train_dataset=tokenized["transfer" if distillation is not None else "train"],
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=data_args.pad_to_multiple_of or None),
+        data_collator=collator,
         compute_metrics=build_compute_metrics(len(label_names)),
         compute_loss_func=compute_loss_func,
         callbacks=callbacks,
@@ -185,6 +206,7 @@ def main() -> None:
         momentum=model_args.momentum,
         layerwise_lr_decay=model_args.layerwise_lr_decay,
         adversarial_epsilon=model_args.adversarial_epsilon,
+        **distillation_kwargs,
     )
 
     # 4. Train, keep the best checkpoint, evaluate on validation and test.
@@ -213,6 +235,7 @@ def main() -> None:
             "adversarial_epsilon": trainer.adversarial_epsilon,
             "glove_path": absolute_if_local(model_args.glove_path),
             "tfidf_weighting": model_args.tfidf_weighting,
+            **(distillation.records if distillation is not None else {}),  # the teacher, its accuracy, the settings
         }
         (output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2) + "\n")
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
@@ -224,6 +247,8 @@ def main() -> None:
     trainer.save_metrics("eval", eval_metrics)
 
     test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+    if distillation is not None:  # beside the student's, on the same test texts
+        test_output.metrics["teacher_test_accuracy"] = distillation.teacher_test_accuracy
     trainer.log_metrics("test", test_output.metrics)
     trainer.save_metrics("test", test_output.metrics)
 

@@ -355,6 +355,9 @@ def _summary(run: dict, dataset: dict, base_model: str | None) -> str:
     )
     if run["adapter"]:
         origin = f"LoRA adapters on {_model_link(base_model)}, trained"
+    teacher = run["training_args"].get("teacher_model_name_or_path")
+    if teacher:
+        origin += f", distilled from {_model_link(teacher)},"
     return f"Text classifier{f' ({kind})' if kind else ''}: {origin} on {data}."
 
 
@@ -450,11 +453,35 @@ def _training_section(run: dict) -> str:
         # TrainingArguments reads a warm-up below 1 as a fraction of the training steps.
         values["warmup"] = f"{values.pop('warmup_steps'):.0%} of the training steps"
     lines = [f"- {key.replace('_', ' ')}: {value}" for key, value in values.items()]
+    lines += _distillation_lines(args)
     if isinstance(results.get("train_runtime"), (int, float)):
         lines.append(f"- training time: {results['train_runtime']:.1f} s")
     text = "\n".join(lines) or "Not recorded."
     table = _epoch_table(state.get("log_history", []))
     return f"{text}\n\n{table}" if table else text
+
+
+def _distillation_lines(args: dict) -> list[str]:
+    """The teacher, its test accuracy and the distillation settings, where the run distilled (training_args.json)."""
+    teacher = args.get("teacher_model_name_or_path")
+    if not teacher:
+        return []
+    accuracy = args.get("teacher_test_accuracy")
+    loss = args.get("distillation_loss")
+    if loss == "kl":
+        loss = f"KL divergence at temperature {args.get('distillation_temperature')}"
+    elif loss == "mse":
+        loss = "mean squared error between the logits"
+    lines = [
+        f"- teacher: {_model_link(teacher)}" + (f", test accuracy {accuracy:.4f}" if accuracy is not None else ""),
+        f"- distillation loss: {args.get('distillation_alpha')} x {loss} + "
+        f"{1 - args.get('distillation_alpha', 0):.2g} x the hard-label loss (texts with a gold label only)",
+        f"- transfer set: {args.get('transfer_set_size')} texts: the training split, {args.get('augment_copies')} "
+        f"augmented copies of each (words masked with probability {args.get('augment_mask_probability')}, a span "
+        f"of 1 to 5 words kept with probability {args.get('augment_ngram_probability')})"
+        + (f" and the texts of `{Path(args['unlabeled_file']).name}`" if args.get("unlabeled_file") else ""),
+    ]
+    return lines
 
 
 def _epoch_table(log_history: list[dict]) -> str:

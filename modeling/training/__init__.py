@@ -1,11 +1,15 @@
-"""Training: the Trainer subclass, fine-tuning strategies, optimizers and layer-wise groups, losses."""
+"""Training: the Trainer subclasses, fine-tuning strategies, optimizers and layer-wise groups, losses, distillation."""
 
+from .distillation import DISTILLATION_LOSSES, DistillationCollator, DistillationTrainer, distillation_loss
 from .losses import class_weighted_loss
 from .optimization import OPTIMIZERS, layerwise_parameter_groups, resolve_optimizer
 from .strategies import FINETUNE_STRATEGIES, apply_finetune_strategy, count_parameters
 from .trainer import ShuffledLengthGroupedSampler, TextClassificationTrainer
 
 __all__ = [
+    "DISTILLATION_LOSSES",
+    "DistillationCollator",
+    "DistillationTrainer",
     "FINETUNE_STRATEGIES",
     "OPTIMIZERS",
     "ShuffledLengthGroupedSampler",
@@ -13,6 +17,7 @@ __all__ = [
     "apply_finetune_strategy",
     "class_weighted_loss",
     "count_parameters",
+    "distillation_loss",
     "layerwise_parameter_groups",
     "resolve_optimizer",
 ]
