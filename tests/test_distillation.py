@@ -42,19 +42,23 @@ def _hand_soft(kind: str, temperature: float) -> float:
     return total / 3 * temperature**2
 
 
-def _hand_hard(labels, smoothing: float) -> float:
-    losses = []
+def _hand_hard(labels, smoothing: float, weights=(1.0, 1.0, 1.0)) -> float:
+    """Cross-entropy with label smoothing over the rows with a gold label, weighted by class (PyTorch's weighting)."""
+    total = norm = 0.0
     for row, label in zip(STUDENT, labels):
         if label < 0:
             continue
         log_p = [math.log(p) for p in _softmax(row)]
-        losses.append(-(1 - smoothing) * log_p[label] - smoothing * sum(log_p) / len(log_p))
-    return sum(losses) / len(losses) if losses else 0.0
+        total += -(1 - smoothing) * weights[label] * log_p[label]
+        total += -smoothing * sum(w * lp for w, lp in zip(weights, log_p)) / len(log_p)
+        norm += weights[label]
+    return total / norm if norm else 0.0
 
 
 @pytest.mark.parametrize("kind", ["mse", "kl"])
 @pytest.mark.parametrize("labels", [[0, NO_LABEL, 2], [NO_LABEL] * 3, [1, 1, 0]])
-def test_the_loss_is_the_hand_computed_mix_of_soft_and_hard(kind, labels):
+@pytest.mark.parametrize("weights", [None, (0.5, 2.0, 1.5)])
+def test_the_loss_is_the_hand_computed_mix_of_soft_and_hard(kind, labels, weights):
     alpha, temperature, smoothing = 0.7, 3.0, 0.1
     loss = distillation_loss(
         torch.tensor(STUDENT),
@@ -64,8 +68,10 @@ def test_the_loss_is_the_hand_computed_mix_of_soft_and_hard(kind, labels):
         alpha=alpha,
         temperature=temperature,
         label_smoothing=smoothing,
+        class_weights=None if weights is None else torch.tensor(weights),
     )
-    expected = alpha * _hand_soft(kind, temperature) + (1 - alpha) * _hand_hard(labels, smoothing)
+    hard = _hand_hard(labels, smoothing, weights or (1.0, 1.0, 1.0))
+    expected = alpha * _hand_soft(kind, temperature) + (1 - alpha) * hard
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -472,16 +472,21 @@ def _distillation_lines(args: dict) -> list[str]:
         loss = f"KL divergence at temperature {args.get('distillation_temperature')}"
     elif loss == "mse":
         loss = "mean squared error between the logits"
-    lines = [
+    alpha = args.get("distillation_alpha", 0)
+    copies, masking, ngrams = (args.get(key) for key in ("augment_copies", "augment_mask_probability",
+                                                          "augment_ngram_probability"))  # fmt: skip
+    unlabeled = f" and the texts of `{Path(args['unlabeled_file']).name}`" if args.get("unlabeled_file") else ""
+    return [
         f"- teacher: {_model_link(teacher)}" + (f", test accuracy {accuracy:.4f}" if accuracy is not None else ""),
-        f"- distillation loss: {args.get('distillation_alpha')} x {loss} + "
-        f"{1 - args.get('distillation_alpha', 0):.2g} x the hard-label loss (texts with a gold label only)",
-        f"- transfer set: {args.get('transfer_set_size')} texts: the training split, {args.get('augment_copies')} "
-        f"augmented copies of each (words masked with probability {args.get('augment_mask_probability')}, a span "
-        f"of 1 to 5 words kept with probability {args.get('augment_ngram_probability')})"
-        + (f" and the texts of `{Path(args['unlabeled_file']).name}`" if args.get("unlabeled_file") else ""),
+        f"- distillation loss: {alpha} x {loss} + {1 - alpha:.2g} x the hard-label loss (texts with a gold label)",
+        f"- transfer set: {_count(args.get('transfer_set_size'))} texts: the training split, {copies} augmented "
+        f"copies of each (words masked with probability {masking}, a span of 1 to 5 words kept with probability "
+        f"{ngrams}){unlabeled}",
     ]
-    return lines
+
+
+def _count(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _epoch_table(log_history: list[dict]) -> str:
