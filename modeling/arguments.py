@@ -19,6 +19,7 @@ from .metrics import METRIC_NAMES
 from .problem_types import BEST_METRIC, DEFAULT_THRESHOLD, SINGLE_LABEL, greater_is_better
 from .registry import MODEL_SPECS, ModelSpec, get_model_spec, parse_config_overrides
 from .training import FINETUNE_STRATEGIES, OPTIMIZERS
+from .training.distillation import DISTILLATION_LOSSES
 
 # How errors name each family: the types it holds, and one model of it.
 _FAMILY_TYPES = {"recurrent": "the recurrent types", "transformer": "the pretrained transformer types"}
@@ -259,13 +260,15 @@ RUN_DEFAULTS = {
 }
 
 
-def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+def parse_args(
+    description: str | None = None,
+) -> tuple[ModelArguments, DataArguments, TrainingArguments, "DistillationArguments"]:
     """train.py's arguments from the command line (or one JSON file of them), with the run defaults filled in."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # Several processes (torchrun) and no GPU: Accelerate runs them on the CPU with gloo only when told to,
         # as `accelerate launch --cpu` does.
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=description)
+    parser = HfArgumentParser(train_argument_classes(), description=description)
     for name, text in FLAG_HELP.items():
         parser._option_string_actions[f"--{name}"].help = text
     # Defaults depend on the model type, dataset and fine-tuning strategy: read those first, then parse everything.
@@ -281,14 +284,14 @@ def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArgu
             _check_known(parser, [f"--{key}" for key in given], f"in {path}")
             model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
             defaults = run_defaults(model_args, data_args, given)
-            model_args, data_args, training_args = parser.parse_dict({**defaults, **given})
+            model_args, data_args, training_args, distillation_args = parser.parse_dict({**defaults, **given})
             stages = {stage: bool(given.get(stage)) for stage in STAGES}
         else:
             known, unknown = parser.parse_known_args()
             _check_known(parser, unknown, "on the command line")
             given = {name: getattr(known, name, None) for name in _flags_given(sys.argv[1:])}
             parser.set_defaults(**run_defaults(known, known, given))
-            model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+            model_args, data_args, training_args, distillation_args = parser.parse_args_into_dataclasses()
             stages = {stage: bool(getattr(known, stage)) for stage in STAGES}
     except UserInputError:
         raise
@@ -297,8 +300,15 @@ def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArgu
     # The stages as given: TrainingArguments turns do_eval on by itself whenever eval_strategy is set.
     for stage, given_stage in stages.items():
         setattr(training_args, stage, given_stage or not any(stages.values()))
-    check_training_arguments(model_args, training_args, _problem_type(data_args))
-    return model_args, data_args, training_args
+    problem_type = _problem_type(data_args)
+    check_training_arguments(model_args, training_args, problem_type)
+    check_distillation(distillation_args, model_args, training_args, problem_type)
+    return model_args, data_args, training_args, distillation_args
+
+
+def train_argument_classes() -> tuple[type, ...]:
+    """The dataclasses of train.py's flags, in the order `parse_args` returns them."""
+    return ModelArguments, DataArguments, TrainingArguments, DistillationArguments
 
 
 def _flags_given(argv: list[str]) -> set[str]:
@@ -438,6 +448,24 @@ def check_precision(training_args: TrainingArguments) -> None:
         raise UserInputError(f"--bf16: this GPU ({torch.cuda.get_device_name(device)}) has no bfloat16; use --fp16")
 
 
+def check_distillation(
+    distillation_args: "DistillationArguments",
+    model_args: ModelArguments,
+    training_args: TrainingArguments,
+    problem_type: str,
+) -> None:
+    """A teacher teaches a training run on single-label data (its soft targets are class probabilities)."""
+    if distillation_args.teacher_model_name_or_path is None:
+        return
+    if problem_type != SINGLE_LABEL:
+        raise UserInputError(
+            f"--teacher_model_name_or_path distils class probabilities, for single-label data; this data is "
+            f"{problem_type}"
+        )
+    if not training_args.do_train:
+        raise UserInputError("--teacher_model_name_or_path needs --do_train: without it, nothing is trained")
+
+
 def check_glove_dimension(glove_path: str, expected: int) -> None:
     """The GloVe file exists and its vectors (read from its first line) have `expected`, the model's embedding_dim."""
     path = Path(glove_path)
@@ -453,3 +481,95 @@ def check_glove_dimension(glove_path: str, expected: int) -> None:
             f"{path} holds {dimension}-dimensional vectors but the model's embedding_dim is {expected}; "
             f"pass --config_overrides embedding_dim={dimension}"
         )
+
+
+@dataclass
+class DistillationArguments:
+    """Training a student against a teacher's logits (knowledge distillation) over an augmented transfer set."""
+
+    teacher_model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Distil from this teacher: a folder train.py wrote, or a sequence classifier (folder or Hub id) "
+            "whose label names are the data's. The student trains on the teacher's logits over a transfer set (the "
+            "training split, augmented copies, --unlabeled_file); its logits are computed once and cached. 'none': "
+            "no teacher (for a study that compares runs with and without one). The distillation defaults below "
+            "follow the papers cited and are not yet measured on this project's data."
+        },
+    )
+    distillation_loss: str = field(
+        default="mse",
+        metadata={
+            "help": "The soft loss: 'mse' between the logit vectors (Tang et al. 2019, who found it better than "
+            "cross-entropy on soft targets for a BiLSTM student) or 'kl' between the softmaxes at "
+            "--distillation_temperature, times its square (Hinton et al. 2015).",
+            "choices": list(DISTILLATION_LOSSES),
+        },
+    )
+    distillation_alpha: float = field(
+        default=0.9,
+        metadata={
+            "help": "In [0, 1]: the weight of the soft loss; the hard-label loss (texts with a gold label only, with "
+            "--label_smoothing_factor) gets the rest. 0.9: Hinton et al. 2015 found a much lower weight on the "
+            "hard labels best."
+        },
+    )
+    distillation_temperature: float = field(
+        default=2.0,
+        metadata={"help": "With --distillation_loss kl: the softmax temperature (2 as in DistilBERT)."},
+    )
+    augment_copies: int = field(
+        default=4,
+        metadata={
+            "help": "Augmented copies of each training text in the transfer set, labelled by the teacher alone. Tang "
+            "et al. 2019 used 20 on SST-2; 4 keeps an epoch five times the plain one."
+        },
+    )
+    augment_mask_probability: float = field(
+        default=0.1, metadata={"help": "Augmentation: each word becomes [UNK] with this probability (Tang: 0.1)."}
+    )
+    augment_ngram_probability: float = field(
+        default=0.25,
+        metadata={
+            "help": "Augmentation: with this probability a copy keeps only a random span of 1 to 5 words (Tang: 0.25)."
+        },
+    )
+    unlabeled_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Texts without labels for the transfer set: one a line, or the `text` column of a .jsonl or "
+            ".csv file. The teacher labels them; they are not augmented."
+        },
+    )
+    teacher_batch_size: int = field(default=64, metadata={"help": "Texts per teacher forward pass."})
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where teacher logits are cached (default: $HF_HOME/text-classification/teacher_logits)."},
+    )
+
+    def __post_init__(self):
+        if self.teacher_model_name_or_path is not None and self.teacher_model_name_or_path.lower() == "none":
+            self.teacher_model_name_or_path = None  # said explicitly: the other distillation flags may be set
+        elif self.teacher_model_name_or_path is None:
+            defaults = {f.name: f.default for f in fields(self)}
+            for name, default in defaults.items():
+                if getattr(self, name) != default:
+                    raise UserInputError(f"--{name} needs --teacher_model_name_or_path")
+        if not 0 <= self.distillation_alpha <= 1:
+            raise UserInputError(f"--distillation_alpha must be in [0, 1], got {self.distillation_alpha}")
+        for flag, value in (
+            ("--augment_mask_probability", self.augment_mask_probability),
+            ("--augment_ngram_probability", self.augment_ngram_probability),
+        ):
+            if not 0 <= value <= 1:
+                raise UserInputError(f"{flag} must be in [0, 1], got {value}")
+        if self.augment_copies < 0:
+            raise UserInputError(f"--augment_copies must be 0 or more, got {self.augment_copies}")
+        _check_positive(
+            {
+                "--distillation_temperature": self.distillation_temperature,
+                "--teacher_batch_size": self.teacher_batch_size,
+            }
+        )
+        if self.unlabeled_file is not None and not Path(self.unlabeled_file).is_file():
+            raise UserInputError(f"--unlabeled_file {self.unlabeled_file} does not exist")

@@ -36,9 +36,14 @@ RESUME_SETTINGS = (
     "clean_markup", "glove_path", "tfidf_weighting", "freeze_embeddings", "finetune_strategy", "unfreeze_top_k",
     "lora_r", "lora_alpha", "class_weights", "dataset", "data_dir", "max_train_samples", "max_eval_samples",
     "max_length", "truncation", "seed", "data_seed", "per_device_train_batch_size", "gradient_accumulation_steps",
-    "text_column", "label_column",
+    "text_column", "label_column", "teacher_model_name_or_path", "distillation_loss", "distillation_alpha",
+    "distillation_temperature", "augment_copies", "augment_mask_probability", "augment_ngram_probability",
+    "unlabeled_file",
 )  # fmt: skip
-_PATH_SETTINGS = ("model_name_or_path", "tokenizer_name", "glove_path", "dataset", "data_dir")
+_PATH_SETTINGS = (
+    "model_name_or_path", "tokenizer_name", "glove_path", "dataset", "data_dir", "teacher_model_name_or_path",
+    "unlabeled_file",
+)  # fmt: skip
 
 # Everything a run of train.py writes into --output_dir (README, "What a run leaves"). --overwrite_output_dir removes
 # these first, so that nothing of the previous run outlives it: a LoRA adapter left at the top beside a new full model
@@ -178,18 +183,20 @@ def resolve_resume(value: str | None, output_dir: str | Path, with_optimizer: bo
     return value
 
 
-def run_settings(model_args, data_args, training_args) -> dict:
+def run_settings(*arguments_objects: object) -> dict:
     """
     The `RESUME_SETTINGS` of this run (local paths made absolute, the config overrides as parsed), as saved beside
     every model in run_settings.json and compared by `check_resume`.
     """
     values = {}
     for name in RESUME_SETTINGS:
-        for arguments in (model_args, data_args, training_args):
+        for arguments in arguments_objects:
             if hasattr(arguments, name):
                 values[name] = getattr(arguments, name)
                 break
-    values["config_overrides"] = getattr(model_args, "overrides", None) or None
+    values["config_overrides"] = (
+        next((a.overrides for a in arguments_objects if hasattr(a, "overrides")), None) or None
+    )
     for name in _PATH_SETTINGS:
         if values.get(name) is not None and Path(values[name]).exists():
             values[name] = str(Path(values[name]).resolve())

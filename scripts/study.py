@@ -29,9 +29,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser
 
-from modeling.arguments import RUN_DEFAULTS, DataArguments, ModelArguments
+from modeling.arguments import RUN_DEFAULTS, train_argument_classes
 from modeling.errors import UserInputError, cli_entry_point
 from modeling.studies import (
     COMMAND_PREFIX,
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train_flags() -> dict[str, list[str] | None]:
     """train.py's flags (without dashes) and their choices (None: any value), from its argument dataclasses."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser = HfArgumentParser(train_argument_classes())
     flags = {}
     for action in parser._actions:
         for option in action.option_strings:

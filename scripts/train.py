@@ -4,6 +4,7 @@
     python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment --output_dir outputs/attn
     accelerate launch scripts/train.py --model_type attn_bilstm --dataset 20newsgroups
     python scripts/train.py --model_type distilbert --model_name_or_path DIR --finetune_strategy hybrid ...
+    python scripts/train.py --model_type attn_bilstm --teacher_model_name_or_path outputs/minilm  # distillation
 
 Every TrainingArguments flag works too (`--help` lists them all); a JSON file of arguments can replace the flags.
 The run leaves in --output_dir the best model (by --metric_for_best_model: macro-F1, or for regression data the
@@ -49,6 +50,7 @@ from modeling.data import (
     train_word_tokenizer,
 )
 from modeling.data.word_vectors import read_glove_vectors, tfidf_token_weights
+from modeling.distillation import prepare_distillation
 from modeling.errors import UserInputError, cli_entry_point
 from modeling.files import atomic_write_text
 from modeling.hub import check_repo_id, push_to_hub
@@ -75,6 +77,8 @@ from modeling.run_folder import (
     trained_model_folder,
 )
 from modeling.training import (
+    DistillationCollator,
+    DistillationTrainer,
     TextClassificationTrainer,
     apply_finetune_strategy,
     class_weighted_loss,
@@ -170,7 +174,7 @@ def load_trained_model(
 
 @cli_entry_point
 def main() -> None:
-    model_args, data_args, training_args = parse_args(__doc__)
+    model_args, data_args, training_args, distillation_args = parse_args(__doc__)
     spec = model_args.spec
     output_dir = Path(training_args.output_dir)
     # Without --do_train: an earlier run's model, evaluated where it lies (or with results in another output_dir).
@@ -240,6 +244,11 @@ def main() -> None:
         data_config.name, problem_type, {k: len(v) for k, v in raw.items()}, label_names,
     )  # fmt: skip
 
+    distillation = None
+    if distillation_args.teacher_model_name_or_path is not None:  # the transfer set and its teacher logits
+        with training_args.main_process_first(desc="teacher logits"):
+            distillation = prepare_distillation(distillation_args, raw, training_args.seed, training_args.device)
+
     if trained is None:
         tokenizer = build_tokenizer(model_args, checkpoint, raw["train"], max_length)
     else:  # the trained model, its tokenizer, and how it cut and thresholded
@@ -252,6 +261,8 @@ def main() -> None:
         tokenized = tokenize_splits(
             DatasetDict({split: raw[split] for split in used}), tokenizer, max_length, truncation
         )
+        if distillation is not None:  # the student trains on the transfer set, and is tested on the plain splits
+            tokenized["transfer"] = distillation.tokenize(tokenizer, max_length, truncation)
 
     # 2. Model.
     if trained is None:
@@ -282,7 +293,7 @@ def main() -> None:
         )
     trainable_params, total_params = count_parameters(model)
     logger.info("parameters: %s trainable of %s", f"{trainable_params:,}", f"{total_params:,}")
-    settings = run_settings(model_args, data_args, training_args)
+    settings = run_settings(model_args, data_args, training_args, distillation_args)
     if resume is not None:  # before anything is written: the checkpoint must be of this run's arguments and data
         backend = getattr(tokenizer, "backend_tokenizer", None)
         vocabulary = json.loads(backend.to_str()).get("model", {}).get("vocab") if backend is not None else None
@@ -296,7 +307,7 @@ def main() -> None:
     training_args.distributed_state.wait_for_everyone()
 
     # 3. Trainer.
-    compute_loss_func = None
+    compute_loss_func, weights = None, None
     if model_args.class_weights == "balanced":
         compute_loss_func, weights = class_weighted_loss(
             raw["train"]["label"], len(label_names), training_args.label_smoothing_factor
@@ -305,13 +316,18 @@ def main() -> None:
     callbacks = []
     if data_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
-    trainer = TextClassificationTrainer(
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=data_args.pad_to_multiple_of or None)
+    trainer_class, distillation_kwargs = TextClassificationTrainer, {}
+    if distillation is not None:  # the teacher's logits go to the loss, never to the model
+        trainer_class, collator = DistillationTrainer, DistillationCollator(collator)
+        distillation_kwargs = {**distillation.trainer_kwargs(), "class_weights": weights}
+    trainer = trainer_class(
         model=model,
         args=training_args,
-        train_dataset=tokenized.get("train"),
+        train_dataset=tokenized["transfer"] if distillation is not None else tokenized.get("train"),
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=data_args.pad_to_multiple_of or None),
+        data_collator=collator,
         compute_metrics=build_compute_metrics(len(label_names), problem_type, threshold),
         compute_loss_func=compute_loss_func,
         callbacks=callbacks,
@@ -320,6 +336,7 @@ def main() -> None:
         layerwise_lr_decay=model_args.layerwise_lr_decay,
         adversarial_epsilon=model_args.adversarial_epsilon,
         run_settings=settings,
+        **distillation_kwargs,
     )
 
     # 4. Train, keep the best checkpoint, evaluate on validation and test (each as --do_* says).
@@ -354,6 +371,8 @@ def main() -> None:
                 "adversarial_epsilon": trainer.adversarial_epsilon,
                 "glove_path": absolute_if_local(model_args.glove_path),
                 "tfidf_weighting": model_args.tfidf_weighting,
+                # the teacher, its test accuracy and the distillation settings
+                **(distillation.records if distillation is not None else {}),
             }
             atomic_write_text(output_dir / TRAINING_ARGS_FILE, json.dumps(arguments, indent=2) + "\n")
         metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}
@@ -371,6 +390,8 @@ def main() -> None:
         test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
         test_metrics = test_output.metrics
         test_metrics.update(split_coverage("test", len(tokenized["test"]), split_sizes["test"]))
+        if distillation is not None:  # beside the student's, on the same test texts
+            test_metrics["teacher_test_accuracy"] = distillation.teacher_test_accuracy
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
 

@@ -428,6 +428,9 @@ def _summary(run: dict, dataset: dict, base_model: str | None) -> str:
         origin = f"LoRA adapters on {_model_link(base_model)}, trained"
     elif run["adapter"]:
         origin = f"fine-tuned from {_model_link(base_model)} with LoRA adapters (merged into its weights)"
+    teacher = run["training_args"].get("teacher_model_name_or_path")
+    if teacher:
+        origin += f", distilled from {_model_link(teacher)},"
     if problem == REGRESSION:
         target = f" of `{names[0]}`" if names else ""
         return f"Text regression{target}{f' (`{model_type}`)' if model_type else ''}: {origin} on {data}."
@@ -542,11 +545,40 @@ def _training_section(run: dict) -> str:
         # TrainingArguments reads a warm-up below 1 as a fraction of the training steps.
         values["warmup"] = f"{values.pop('warmup_steps'):.0%} of the training steps"
     lines = [f"- {key.replace('_', ' ')}: {value}" for key, value in values.items()]
+    lines += _distillation_lines(args)
     if isinstance(results.get("train_runtime"), (int, float)):
         lines.append(f"- training time: {results['train_runtime']:.1f} s")
     text = "\n".join(lines) or "Not recorded."
     table = _epoch_table(state.get("log_history", []))
     return f"{text}\n\n{table}" if table else text
+
+
+def _distillation_lines(args: dict) -> list[str]:
+    """The teacher, its test accuracy and the distillation settings, where the run distilled (training_args.json)."""
+    teacher = args.get("teacher_model_name_or_path")
+    if not teacher:
+        return []
+    accuracy = args.get("teacher_test_accuracy")
+    loss = args.get("distillation_loss")
+    if loss == "kl":
+        loss = f"KL divergence at temperature {args.get('distillation_temperature')}"
+    elif loss == "mse":
+        loss = "mean squared error between the logits"
+    alpha = args.get("distillation_alpha", 0)
+    copies, masking, ngrams = (args.get(key) for key in ("augment_copies", "augment_mask_probability",
+                                                          "augment_ngram_probability"))  # fmt: skip
+    unlabeled = f" and the texts of `{Path(args['unlabeled_file']).name}`" if args.get("unlabeled_file") else ""
+    return [
+        f"- teacher: {_model_link(teacher)}" + (f", test accuracy {accuracy:.4f}" if accuracy is not None else ""),
+        f"- distillation loss: {alpha} x {loss} + {1 - alpha:.2g} x the hard-label loss (texts with a gold label)",
+        f"- transfer set: {_count(args.get('transfer_set_size'))} texts: the training split, {copies} augmented "
+        f"copies of each (words masked with probability {masking}, a span of 1 to 5 words kept with probability "
+        f"{ngrams}){unlabeled}",
+    ]
+
+
+def _count(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _epoch_table(log_history: list[dict]) -> str:
