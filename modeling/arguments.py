@@ -3,6 +3,7 @@ model family. Every field carries its `--help`; each dataclass checks its own va
 value stops the run before anything is loaded or written.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -162,7 +163,12 @@ class DataArguments:
         default=8, metadata={"help": "Pad each batch to a multiple of this (tensor-core friendly); 0 or None: off."}
     )
     early_stopping_patience: int | None = field(
-        default=None, metadata={"help": "Stop after this many evaluations without improvement."}
+        default=None,
+        metadata={
+            "help": "Stop after this many evaluations without improvement of --metric_for_best_model; the best "
+            "checkpoint is kept. 0: off. Default: 3 for the recurrent types (which then train up to 30 epochs) unless "
+            "--num_train_epochs or --max_steps is given; off for the transformers."
+        },
     )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir (the earlier run's files go)."}
@@ -184,6 +190,10 @@ class DataArguments:
                 "--max_test_samples": self.max_test_samples,
             }
         )
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
+            raise UserInputError(
+                f"--early_stopping_patience must be 0 (off) or positive, got {self.early_stopping_patience}"
+            )
 
 
 def _check_positive(values: dict) -> None:
@@ -210,28 +220,46 @@ RUN_DEFAULTS = {
 }
 
 
-def parse_args(description: str | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    """train.py's arguments from the command line (or one JSON file of them), with the run defaults filled in."""
+def parse_args(
+    description: str | None = None, argv: list[str] | None = None
+) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """
+    train.py's arguments from the command line (or `argv`; or one JSON file of them), with the run defaults filled
+    in.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # Several processes (torchrun) and no GPU: Accelerate runs them on the CPU with gloo only when told to,
         # as `accelerate launch --cpu` does.
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=description)
     # Defaults depend on the model type, dataset and fine-tuning strategy: read those first, then parse everything.
-    if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-        path = Path(sys.argv[1])
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        path = Path(argv[0])
         try:
             given = json.loads(path.read_text())
         except (OSError, ValueError) as error:
             raise UserInputError(f"{path}: not a readable JSON file of arguments ({error})") from None
         model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
         model_args, data_args, training_args = parser.parse_dict({**run_defaults(model_args, data_args), **given})
+        explicit = set(given)
     else:
-        known, _ = parser.parse_known_args()
+        known, _ = parser.parse_known_args(argv)
         parser.set_defaults(**run_defaults(known, known))
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        explicit = explicit_flags(parser, argv)
+    if explicit & {"num_train_epochs", "max_steps"} and "early_stopping_patience" not in explicit:
+        data_args.early_stopping_patience = None  # a length given by hand is trained in full
     check_training_arguments(model_args, training_args)
     return model_args, data_args, training_args
+
+
+def explicit_flags(parser: HfArgumentParser, argv: list[str]) -> set[str]:
+    """The argument names `argv` gives (the defaults argparse fills in left out; abbreviations count)."""
+    unset = object()
+    namespace = argparse.Namespace(**{action.dest: unset for action in parser._actions})
+    parser.parse_known_args(argv, namespace=namespace)
+    return {name for name, value in vars(namespace).items() if value is not unset}
 
 
 def run_defaults(model_args, data_args) -> dict:

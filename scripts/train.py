@@ -197,7 +197,8 @@ def main() -> None:
     trainer.save_state()  # trainer_state.json: the log history the curves and studies read
     if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
         # With what TrainingArguments does not hold: the checkpoint fine-tuned (None: trained from scratch), the
-        # optimizer when --optimizer chose it (`optim` cannot name plain Adam) and adversarial training (0: off).
+        # optimizer when --optimizer chose it (`optim` cannot name plain Adam), adversarial training (0: off) and early
+        # stopping (None: off; on, num_train_epochs is only a cap).
         # The data flags tell the model card which results cover a whole Hub split. Local paths are made absolute,
         # so that they still read as paths (not Hub ids) from another working directory.
         arguments = {
@@ -211,6 +212,7 @@ def main() -> None:
             "optimizer": model_args.optimizer,
             "momentum": model_args.momentum if model_args.optimizer == "sgd_momentum" else None,
             "adversarial_epsilon": trainer.adversarial_epsilon,
+            "early_stopping_patience": data_args.early_stopping_patience or None,
         }
         (output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2) + "\n")
     metrics = {**train_result.metrics, "trainable_params": trainable_params, "total_params": total_params}

@@ -53,7 +53,7 @@ ARCHITECTURE_SETTINGS = (
 HYPERPARAMETERS = (
     "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
     "weight_decay", "warmup_steps", "lr_scheduler_type", "optim", "max_grad_norm", "metric_for_best_model", "seed",
-    "fp16", "bf16", "adversarial_epsilon",
+    "fp16", "bf16", "adversarial_epsilon", "early_stopping_patience",
 )  # fmt: skip
 EXAMPLE_TEXT = "I really enjoyed this, it was great!"
 # The model-index needs a dataset name; this one stands for "not given" and is never read back as a name.
@@ -446,6 +446,13 @@ def _training_section(run: dict) -> str:
     if state.get("best_global_step"):
         values["best_step"] = state["best_global_step"]
     lines = [f"- {key.replace('_', ' ')}: {value}" for key, value in values.items()]
+    if search := args.get("hyperparameter_search"):  # written by scripts/search.py --train_best
+        lines.append(
+            f"- hyperparameters chosen by a search of {search['finished_trials']} trials (study "
+            f"`{search['study_name']}`, {search['folder']}): best validation {search['metric']} "
+            f"{_number(search['best_value'])} in trial {search['best_trial']}, searched: "
+            f"{', '.join(search['searched'])}"
+        )
     if isinstance(results.get("train_runtime"), (int, float)):
         lines.append(f"- training time: {results['train_runtime']:.1f} s")
     text = "\n".join(lines) or "Not recorded."
