@@ -288,7 +288,8 @@ def _check_config_values(parameter: SearchParameter, spec: ModelSpec, overrides:
     if isinstance(default, bool):
         ok, kind = parameter.choices is not None and all(isinstance(v, bool) for v in parameter.choices), "true/false"
     elif isinstance(default, int):
-        ok, kind = parameter.is_int or all(_is_int(v) for v in parameter.choices or ()), "whole numbers"
+        whole = parameter.is_int if parameter.choices is None else all(_is_int(v) for v in parameter.choices)
+        ok, kind = whole, "whole numbers"
     elif isinstance(default, float):
         ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parameter.values_to_check())
         kind = "numbers"
@@ -402,22 +403,31 @@ def _process_is_gone(pid: int) -> bool:
 
 def requeue_interrupted_trials(study) -> list[int]:
     """
-    Mark failed the running trials whose process, on this machine, is gone (killed mid-trial), and queue their
-    settings again; return their numbers. Trials of other machines are left to the storage's heartbeat.
+    Queue again the settings of the trials an interrupted process left: those that failed (Optuna fails a trial
+    stopped by Ctrl-C, or by an error) and those still marked running whose process, on this machine, is gone
+    (killed), which are marked failed first. Each failed trial runs again once; a retry that fails too is left. Trials
+    running on other machines are left to the storage's heartbeat. Returns the numbers of the trials queued again.
     """
     optuna = import_optuna()
+    state = optuna.trial.TrialState
     host = socket.gethostname()
-    requeued = []
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    for trial in study.get_trials(deepcopy=False, states=(state.RUNNING,)):
         worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
         if worker_host != host or not pid.isdigit() or not _process_is_gone(int(pid)):
             continue
         try:
-            study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+            study._storage.set_trial_state_values(trial._trial_id, state=state.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:  # another process got there first
             continue
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-        requeued.append(trial.number)
+    trials = study.get_trials(deepcopy=False)
+    # Retries queued here name their trial in `retry_of`; those the storage's heartbeat queued, in `failed_trial`.
+    retried = {t.user_attrs.get("retry_of") for t in trials} | {t.system_attrs.get("failed_trial") for t in trials}
+    requeued = []
+    for trial in trials:
+        is_retry = "retry_of" in trial.user_attrs or "failed_trial" in trial.system_attrs
+        if trial.state == state.FAIL and trial.number not in retried and not is_retry:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            requeued.append(trial.number)
     return requeued
 
 

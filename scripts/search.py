@@ -218,7 +218,7 @@ def main() -> None:
     done = len(finished_trials(study))
     print(
         f"study {study_name!r} in {shown_url(storage_url)}: {done} of {args.n_trials} trials finished"
-        + (f"; trials {', '.join(map(str, requeued))} were cut short and run again" if requeued else ""),
+        + (f"; trials {', '.join(map(str, requeued))} stopped before their end and run again" if requeued else ""),
         flush=True,
     )
 
