@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="%(prog)s --n_trials N --output_dir DIR [options] -- <train.py arguments>",
     )
-    parser.add_argument("--output_dir", required=True, help="The search's folder: its database, tables and plots.")
+    parser.add_argument("--output_dir", help="The search's folder: its database, tables and plots (required).")
     parser.add_argument(
         "--n_trials",
         type=int,
@@ -156,7 +156,9 @@ def check_search_arguments(args: argparse.Namespace, train_arguments: list[str])
             "run the search as one process per device (CUDA_VISIBLE_DEVICES), sharing a study through --storage, "
             "not under torchrun or accelerate launch"
         )
-    output_dir = Path(args.output_dir)
+    if not args.output_dir and not args.print_search_space:
+        raise UserInputError("--output_dir is required: the search's folder")
+    output_dir = Path(args.output_dir or ".")
     if output_dir.exists() and not output_dir.is_dir():
         raise UserInputError(f"--output_dir {output_dir} is a file; give a folder")
 

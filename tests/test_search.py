@@ -218,7 +218,7 @@ def test_search_spaces_of_the_families_resolve_and_print(run_script, tmp_path, c
     with pytest.raises(UserInputError, match="vocab_size is searched for the word-level tokenizer only"):
         resolve_search_space(bert_args.spec, bert_args, path)
 
-    run_script("search", "--output_dir", "unused", "--print_search_space", "--", "--model_type", "gru")
+    run_script("search", "--print_search_space", "--", "--model_type", "gru")
     printed = capsys.readouterr().out
     assert "learning_rate:" in printed and "log: true" in printed and "choices:" in printed
 
@@ -258,6 +258,7 @@ def test_bad_search_arguments_are_one_line_errors(run_script, tmp_path, capsys, 
         ([], "give train.py's arguments after --"),
         (["--", "--model_type", "lstm", "--output_dir", "x"], "--output_dir after -- has no use"),
         (["--n_trials", "0", "--", "--model_type", "lstm"], "--n_trials must be positive"),
+        (["--output_dir", "", "--", "--model_type", "lstm"], "--output_dir is required"),
         (["--search_space", tmp_path / "missing.yaml", "--", "--model_type", "lstm"], "not a readable YAML"),
     ]
     for extra, message in cases:
