@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
+from transformers.trainer_utils import SchedulerType
 
 from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets
 from .errors import UserInputError
@@ -241,15 +242,18 @@ def parse_args(
         except (OSError, ValueError) as error:
             raise UserInputError(f"{path}: not a readable JSON file of arguments ({error})") from None
         model_args, data_args = parser.parse_dict(given, allow_extra_keys=True)[:2]
-        model_args, data_args, training_args = parser.parse_dict({**run_defaults(model_args, data_args), **given})
-        explicit = set(given)
+        fixed_length = "num_train_epochs" in given or "max_steps" in given
+        defaults = run_defaults(model_args, data_args, fixed_length)
+        model_args, data_args, training_args = parser.parse_dict({**defaults, **given})
     else:
         known, _ = parser.parse_known_args(argv)
-        parser.set_defaults(**run_defaults(known, known))
+        fixed_length = bool(explicit_flags(parser, argv) & {"num_train_epochs", "max_steps"})
+        parser.set_defaults(**run_defaults(known, known, fixed_length))
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-        explicit = explicit_flags(parser, argv)
-    if explicit & {"num_train_epochs", "max_steps"} and "early_stopping_patience" not in explicit:
-        data_args.early_stopping_patience = None  # a length given by hand is trained in full
+    if training_args.lr_scheduler_type == SchedulerType.REDUCE_ON_PLATEAU:
+        # The metric decides when the rate is cut: it is worse when lower unless told otherwise (e.g. a loss).
+        mode = "max" if training_args.greater_is_better else "min"
+        training_args.lr_scheduler_kwargs = {"mode": mode, **(training_args.lr_scheduler_kwargs or {})}
     check_training_arguments(model_args, training_args)
     return model_args, data_args, training_args
 
@@ -262,13 +266,18 @@ def explicit_flags(parser: HfArgumentParser, argv: list[str]) -> set[str]:
     return {name for name, value in vars(namespace).items() if value is not unset}
 
 
-def run_defaults(model_args, data_args) -> dict:
-    """The TrainingArguments defaults of a run: this module's, its model family's and strategy's, and output_dir."""
+def run_defaults(model_args, data_args, fixed_length: bool = False) -> dict:
+    """
+    The defaults of a run: this module's, its model family's and strategy's (those of a fixed length where
+    --num_train_epochs or --max_steps is given), and output_dir.
+    """
     if model_args.model_type is None:
         return {}
     family = get_model_spec(model_args.model_type).family
     defaults = {**RUN_DEFAULTS, **family.training_defaults}
     defaults.update(family.strategy_defaults.get(model_args.finetune_strategy, {}))
+    if fixed_length:
+        defaults.update(family.fixed_length_defaults)
     defaults["output_dir"] = f"outputs/{model_args.model_type}-{Path(data_args.dataset).stem}"
     return defaults
 
