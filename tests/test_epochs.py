@@ -8,23 +8,37 @@ from conftest import TINY_RNN_OVERRIDES
 from modeling.arguments import parse_args
 from modeling.errors import UserInputError
 
+PLATEAU, LINEAR = "reduce_lr_on_plateau", "linear"
+
 
 @pytest.mark.parametrize(
-    "argv, epochs, max_steps, patience",
+    "argv, epochs, max_steps, patience, scheduler",
     [
-        (["--model_type", "attn_bilstm"], 30, -1, 3),  # the data decide, within a cap
-        (["--model_type", "attn_bilstm", "--num_train_epochs", "4"], 4, -1, None),  # a length given: trained in full
-        (["--model_type", "gru", "--num_train_ep=6"], 6, -1, None),  # abbreviated, as argparse allows
-        (["--model_type", "lstm", "--max_steps", "50"], 30, 50, None),
-        (["--model_type", "lstm", "--num_train_epochs", "8", "--early_stopping_patience", "2"], 8, -1, 2),
-        (["--model_type", "lstm", "--early_stopping_patience", "0"], 30, -1, 0),  # off: all 30 epochs
-        (["--model_type", "bert"], 3, -1, None),  # transformers keep their fixed length
+        (["--model_type", "attn_bilstm"], 30, -1, 3, PLATEAU),  # the data decide, within a cap
+        (["--model_type", "attn_bilstm", "--num_train_epochs", "4"], 4, -1, None, LINEAR),  # trained in full
+        (["--model_type", "gru", "--num_train_ep=6"], 6, -1, None, LINEAR),  # abbreviated, as argparse allows
+        (["--model_type", "lstm", "--max_steps", "50"], 30, 50, None, LINEAR),
+        (["--model_type", "lstm", "--num_train_epochs", "8", "--early_stopping_patience", "2"], 8, -1, 2, LINEAR),
+        (["--model_type", "lstm", "--early_stopping_patience", "0"], 30, -1, 0, PLATEAU),  # off: all 30 epochs
+        (["--model_type", "bert"], 3, -1, None, LINEAR),  # transformers keep their fixed length
     ],
 )
-def test_epochs_and_early_stopping_defaults(argv, epochs, max_steps, patience):
+def test_epochs_and_early_stopping_defaults(argv, epochs, max_steps, patience, scheduler):
     _, data_args, training_args = parse_args(argv=argv)
     assert training_args.num_train_epochs == epochs and training_args.max_steps == max_steps
     assert data_args.early_stopping_patience == patience
+    # A length chosen by the data cuts the learning rate when validation stalls; a fixed one decays it linearly.
+    assert training_args.lr_scheduler_type.value == scheduler
+
+
+def test_the_plateau_schedule_follows_the_metric():
+    _, _, training_args = parse_args(argv=["--model_type", "gru"])
+    assert training_args.lr_scheduler_kwargs == {"mode": "max", "factor": 0.3, "patience": 0}
+    assert training_args.warmup_steps == 0
+    _, _, training_args = parse_args(argv=["--model_type", "gru", "--metric_for_best_model", "loss"])
+    assert training_args.lr_scheduler_kwargs["mode"] == "min"  # a loss is better when lower
+    _, _, training_args = parse_args(argv=["--model_type", "gru", "--num_train_epochs", "4"])
+    assert training_args.warmup_steps == 0.05 and not training_args.lr_scheduler_kwargs  # as before
 
 
 def test_epochs_default_from_a_json_file_of_arguments(tmp_path, monkeypatch):
