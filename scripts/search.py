@@ -15,7 +15,8 @@ trial after an epoch whose score falls below the median of the earlier trials' a
 The study lives in a database: by default OUTPUT_DIR/study.db (SQLite), so the same command resumes an interrupted
 search. Finished trials are kept; a trial whose process was killed is marked failed and its settings run again.
 With --storage (any Optuna database URL, or journal:FILE) and one --study_name, processes on several machines share
-one search; --n_trials counts the study's trials, whichever process ran them.
+one search; --n_trials counts the study's trials, whichever process ran them. A study keeps the train.py arguments
+and search space it was started with, and refuses a command with others.
 
 The search leaves in OUTPUT_DIR: trials.csv (every trial: state, value, duration, settings), best.json (the best
 settings as train.py flags, and the train.py command), optimization_history.png, param_importances.png,
