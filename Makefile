@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment \
 		--max_train_samples 4000 --num_train_epochs 2 --output_dir outputs/demo --overwrite_output_dir
 
-# The real run: the attention BiLSTM on all 29,785 bundled tweets with the default 4 epochs.
+# The real run: the attention BiLSTM on all 29,785 bundled tweets, until validation macro-F1 stops improving.
 train-full: setup
 	$(BIN)/python scripts/train.py --model_type attn_bilstm --dataset tweet_sentiment \
 		--output_dir outputs/attn_bilstm-tweet_sentiment --overwrite_output_dir

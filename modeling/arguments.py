@@ -3,6 +3,7 @@ model family. Every field carries its `--help`; each dataclass checks its own va
 value stops the run before anything is loaded or written.
 """
 
+import argparse
 import difflib
 import json
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
+from transformers.trainer_utils import SchedulerType
 
 from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets, load_data_config
 from .errors import UserInputError
@@ -196,7 +198,12 @@ class DataArguments:
         default=8, metadata={"help": "Pad each batch to a multiple of this (tensor-core friendly); 0 or None: off."}
     )
     early_stopping_patience: int | None = field(
-        default=None, metadata={"help": "Stop after this many evaluations without improvement."}
+        default=None,
+        metadata={
+            "help": "Stop after this many evaluations without improvement of --metric_for_best_model; the best "
+            "checkpoint is kept. 0: off. Default: 3 for the recurrent types (which then train up to 30 epochs) unless "
+            "--num_train_epochs or --max_steps is given; off for the transformers."
+        },
     )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir (the earlier run's files go)."}
@@ -220,6 +227,10 @@ class DataArguments:
         )
         if self.multi_label_threshold is not None and not 0 < self.multi_label_threshold < 1:
             raise UserInputError(f"--multi_label_threshold must be between 0 and 1, got {self.multi_label_threshold}")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
+            raise UserInputError(
+                f"--early_stopping_patience must be 0 (off) or positive, got {self.early_stopping_patience}"
+            )
 
 
 def _check_positive(values: dict) -> None:
@@ -261,9 +272,13 @@ RUN_DEFAULTS = {
 
 
 def parse_args(
-    description: str | None = None,
+    description: str | None = None, argv: list[str] | None = None
 ) -> tuple[ModelArguments, DataArguments, TrainingArguments, "DistillationArguments"]:
-    """train.py's arguments from the command line (or one JSON file of them), with the run defaults filled in."""
+    """
+    train.py's arguments from the command line (or `argv`; or one JSON file of them), with the run defaults filled
+    in.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # Several processes (torchrun) and no GPU: Accelerate runs them on the CPU with gloo only when told to,
         # as `accelerate launch --cpu` does.
@@ -273,8 +288,8 @@ def parse_args(
         parser._option_string_actions[f"--{name}"].help = text
     # Defaults depend on the model type, dataset and fine-tuning strategy: read those first, then parse everything.
     try:
-        if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-            path = Path(sys.argv[1])
+        if len(argv) == 1 and argv[0].endswith(".json"):
+            path = Path(argv[0])
             try:
                 given = json.loads(path.read_text())
             except (OSError, ValueError) as error:
@@ -287,16 +302,20 @@ def parse_args(
             model_args, data_args, training_args, distillation_args = parser.parse_dict({**defaults, **given})
             stages = {stage: bool(given.get(stage)) for stage in STAGES}
         else:
-            known, unknown = parser.parse_known_args()
+            known, unknown = parser.parse_known_args(argv)
             _check_known(parser, unknown, "on the command line")
-            given = {name: getattr(known, name, None) for name in _flags_given(sys.argv[1:])}
+            given = {name: getattr(known, name, None) for name in explicit_flags(parser, argv)}
             parser.set_defaults(**run_defaults(known, known, given))
-            model_args, data_args, training_args, distillation_args = parser.parse_args_into_dataclasses()
+            model_args, data_args, training_args, distillation_args = parser.parse_args_into_dataclasses(args=argv)
             stages = {stage: bool(getattr(known, stage)) for stage in STAGES}
     except UserInputError:
         raise
     except ValueError as error:  # TrainingArguments checks its own values (e.g. warmup_steps >= 0)
         raise UserInputError(str(error).strip().splitlines()[0]) from None
+    if training_args.lr_scheduler_type == SchedulerType.REDUCE_ON_PLATEAU:
+        # The metric decides when the rate is cut: it is worse when lower unless told otherwise (e.g. a loss).
+        mode = "max" if training_args.greater_is_better else "min"
+        training_args.lr_scheduler_kwargs = {"mode": mode, **(training_args.lr_scheduler_kwargs or {})}
     # The stages as given: TrainingArguments turns do_eval on by itself whenever eval_strategy is set.
     for stage, given_stage in stages.items():
         setattr(training_args, stage, given_stage or not any(stages.values()))
@@ -311,9 +330,12 @@ def train_argument_classes() -> tuple[type, ...]:
     return ModelArguments, DataArguments, TrainingArguments, DistillationArguments
 
 
-def _flags_given(argv: list[str]) -> set[str]:
-    """The argument names given on the command line (`--name value` or `--name=value`)."""
-    return {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
+def explicit_flags(parser: HfArgumentParser, argv: list[str]) -> set[str]:
+    """The argument names `argv` gives (the defaults argparse fills in left out; abbreviations count)."""
+    unset = object()
+    namespace = argparse.Namespace(**{action.dest: unset for action in parser._actions})
+    parser.parse_known_args(argv, namespace=namespace)
+    return {name for name, value in vars(namespace).items() if value is not unset}
 
 
 def _check_known(parser: HfArgumentParser, flags: list[str], where: str) -> None:
@@ -331,11 +353,12 @@ def _check_known(parser: HfArgumentParser, flags: list[str], where: str) -> None
 
 def run_defaults(model_args, data_args, given: dict | None = None) -> dict:
     """
-    The TrainingArguments defaults of a run: this module's, its model family's and strategy's, and output_dir.
-    `given`: the arguments the user gave, by name; with --save_strategy no or --eval_strategy no, keeping the best
-    model is off unless asked for (there would be no checkpoint, or no score, to choose it by). The metric that picks
-    the best checkpoint is the data's problem type's (regression: the lowest `mse`), and a given
-    `metric_for_best_model` is marked better higher or lower (the Trainer would take `mse` as higher).
+    The TrainingArguments defaults of a run: this module's, its model family's and strategy's (and those of a fixed
+    length where --num_train_epochs or --max_steps is given), and output_dir. `given`: the arguments the user gave,
+    by name; with --save_strategy no or --eval_strategy no, keeping the best model is off unless asked for (there
+    would be no checkpoint, or no score, to choose it by). The metric that picks the best checkpoint is the data's
+    problem type's (regression: the lowest `mse`), and a given `metric_for_best_model` is marked better higher or
+    lower (the Trainer would take `mse` as higher).
     """
     given = given or {}
     if model_args.model_type is None:
@@ -343,6 +366,8 @@ def run_defaults(model_args, data_args, given: dict | None = None) -> dict:
     family = get_model_spec(model_args.model_type).family
     defaults = {**RUN_DEFAULTS, **family.training_defaults}
     defaults.update(family.strategy_defaults.get(model_args.finetune_strategy, {}))
+    if "num_train_epochs" in given or "max_steps" in given:
+        defaults.update(family.fixed_length_defaults)
     defaults["output_dir"] = f"outputs/{model_args.model_type}-{Path(data_args.dataset).stem}"
     if "load_best_model_at_end" not in given and any(
         str(getattr(given.get(flag), "value", given.get(flag))).lower() == "no"

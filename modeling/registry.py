@@ -38,8 +38,17 @@ class ModelFamily:
     training_defaults: dict
     # --finetune_strategy -> defaults on top of `training_defaults`; a flag given on the command line still wins.
     strategy_defaults: dict = field(default_factory=dict)
+    # Defaults on top of those when --num_train_epochs or --max_steps fixes the run's length (modeling/arguments.py).
+    fixed_length_defaults: dict = field(default_factory=dict)
     # Flags that only this family takes (ModelArguments field names); given to another family, they are refused.
     own_flags: tuple[str, ...] = ()
+    # What scripts/search.py searches by default (a --search_space file replaces it): setting -> {"low", "high"} with
+    # optional "log" and "step" (whole numbers when low and high are), or {"choices": [...]}. A setting is a
+    # TrainingArguments field, a config setting of a recurrent type, or a ModelArguments field of
+    # `modeling.search.MODEL_ARGUMENT_SETTINGS`.
+    search_space: dict = field(default_factory=dict)
+    # --finetune_strategy -> settings of `search_space` replaced for that strategy.
+    strategy_search_space: dict = field(default_factory=dict)
 
 
 RECURRENT = ModelFamily(
@@ -47,14 +56,39 @@ RECURRENT = ModelFamily(
     pretrained=False,
     training_defaults={
         "learning_rate": 2e-3,
-        "num_train_epochs": 4,
+        # Epochs chosen by the data: train until --metric_for_best_model has not improved for 3 epochs (the best
+        # checkpoint is kept), at most 30, cutting the learning rate to 0.3 times itself after each epoch that does
+        # not improve it. The fixed 4 epochs this replaced suited tweets and IMDB but stopped far too early on larger
+        # label sets. A linear decay over the 30 epochs would barely anneal a run that stops after 5: on tweets it
+        # cost 0.015 test accuracy (docs/results.md, "Epochs chosen by the data").
+        "num_train_epochs": 30,
+        "early_stopping_patience": 3,
+        "lr_scheduler_type": "reduce_lr_on_plateau",
+        "lr_scheduler_kwargs": {"factor": 0.3, "patience": 0},  # mode: from --greater_is_better (arguments.py)
         "label_smoothing_factor": 0.1,
         "per_device_train_batch_size": 64,
         "per_device_eval_batch_size": 256,
-        "warmup_steps": 0.05,
+        "warmup_steps": 0.0,  # the plateau schedule has no warm-up
         "weight_decay": 0.0,
     },
     own_flags=("glove_path", "tfidf_weighting", "freeze_embeddings", "config_overrides"),
+    # A length given by hand is trained in full with the linear decay, as before epochs were chosen by the data.
+    fixed_length_defaults={
+        "early_stopping_patience": None,
+        "lr_scheduler_type": "linear",
+        "lr_scheduler_kwargs": {},
+        "warmup_steps": 0.05,
+    },
+    search_space={
+        "learning_rate": {"low": 5e-4, "high": 1e-2, "log": True},
+        "per_device_train_batch_size": {"choices": [32, 64, 128]},
+        "label_smoothing_factor": {"low": 0.0, "high": 0.2},
+        "dropout": {"low": 0.1, "high": 0.6},
+        "word_dropout": {"low": 0.0, "high": 0.3},
+        "hidden_size": {"choices": [64, 128, 256]},
+        "embedding_dim": {"choices": [100, 200, 300]},
+        "num_layers": {"low": 1, "high": 2},
+    },
 )
 TRANSFORMER = ModelFamily(
     "transformer",
@@ -78,6 +112,18 @@ TRANSFORMER = ModelFamily(
         "merge_lora",
         "ignore_mismatched_sizes",
     ),  # fmt: skip
+    search_space={
+        "learning_rate": {"low": 1e-5, "high": 1e-4, "log": True},
+        "warmup_steps": {"low": 0.0, "high": 0.15},  # below 1: a share of the training steps
+        "weight_decay": {"low": 0.0, "high": 0.1},
+        "layerwise_lr_decay": {"low": 0.7, "high": 1.0},
+        "per_device_train_batch_size": {"choices": [16, 32]},
+    },
+    # The learning rates around each strategy's default.
+    strategy_search_space={
+        "freeze": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}},
+        "lora": {"learning_rate": {"low": 5e-5, "high": 2e-3, "log": True}},
+    },
 )
 
 

@@ -11,8 +11,12 @@ Each comparison runs the project's scripts/train.py and a reference program from
 - `minilm-tweet_sentiment`: `--model_type bert --model_name_or_path MODEL_DIR` against hf_recipe.py (the Hugging Face
   text-classification example's defaults), max_len 128.
 
-Both sides keep their own defaults (the project's are its fast settings) unless --epochs or --limit set them for
-both. Every program runs in its own process through scripts/run_profiled.py, and is measured the same way:
+Both sides train a fixed number of epochs, so that the timed runs compare: --epochs for both, or else each its own
+(the reference program's default; the project's is the comparison's `epochs`, 4 for the BiLSTM and 3 for MiniLM, the
+lengths train.py trained for before it stopped recurrent models by their validation score). The project's runs pass
+--num_train_epochs, which turns train.py's early stopping off. Both keep their other defaults (the project's are its
+fast settings) unless --limit sets the training rows for both. Every program runs in its own process through
+scripts/run_profiled.py, and is measured the same way:
 
 - test accuracy and macro-F1;
 - training samples/s, counted as the reference program counts it: hf_recipe's (the Trainer's figure) includes the
@@ -71,6 +75,7 @@ class Comparison:
     max_length: int
     peer: str  # file name in --peers_dir
     project_flags: tuple[str, ...]  # besides the data, length, epochs and limit flags every run gets
+    epochs: float  # the project's fixed epochs unless --epochs sets them
 
     def peer_args(self, args: argparse.Namespace) -> list[str]:
         data = [str(args.data_root), self.dataset]
@@ -97,16 +102,22 @@ class Comparison:
 
 
 COMPARISONS = {
-    "bilstm-tweet_sentiment": Comparison("tweet_sentiment", 64, "seed_bilstm.py", ("--model_type", "attn_bilstm")),
-    "bilstm-imdb": Comparison("imdb", 256, "seed_bilstm.py", ("--model_type", "attn_bilstm")),
+    "bilstm-tweet_sentiment": Comparison(
+        "tweet_sentiment", 64, "seed_bilstm.py", ("--model_type", "attn_bilstm"), epochs=4
+    ),
+    "bilstm-imdb": Comparison("imdb", 256, "seed_bilstm.py", ("--model_type", "attn_bilstm"), epochs=4),
     "minilm-tweet_sentiment": Comparison(
-        "tweet_sentiment", 128, "hf_recipe.py", ("--model_type", "bert", "--model_name_or_path", "{model_dir}")
+        "tweet_sentiment",
+        128,
+        "hf_recipe.py",
+        ("--model_type", "bert", "--model_name_or_path", "{model_dir}"),
+        epochs=3,
     ),
 }
 
 # Table columns: figure key -> (header, format, how the project's figure compares with the reference's).
 COLUMNS = {
-    "epochs": ("epochs", "{:g}", None),
+    "epochs": ("epochs (fixed)", "{:g}", None),
     "test_accuracy": ("test acc", "{:.4f}", "difference"),
     "test_f1_macro": ("macro-F1", "{:.4f}", "difference"),
     "train_samples_per_s": ("train samples/s", "{:,.0f}", "ratio"),
@@ -139,7 +150,13 @@ def parse_args() -> argparse.Namespace:
         default=SHARED / "models" / "minilm-l6-h384-uncased",
         help="The pretrained checkpoint both sides fine-tune in the minilm comparison.",
     )
-    parser.add_argument("--epochs", type=float, default=None, help="Epochs for both sides (default: each its own).")
+    parser.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="Epochs for both sides (default: each its own fixed number; the project's: 4 for the BiLSTM, 3 for "
+        "MiniLM). Either way the project's runs train that many, with no early stopping.",
+    )
     parser.add_argument("--limit", type=int, default=None, help="Train both sides on the first N training rows only.")
     parser.add_argument(
         "--eval_limit",
@@ -278,8 +295,8 @@ def run_project(name: str, args: argparse.Namespace, log_path: Path, output_dir:
     """Run scripts/train.py; return its figures (its latencies come later, timed beside the reference's model)."""
     comparison = COMPARISONS[name]
     script_args = comparison.project_args(args, output_dir)
-    if args.epochs is not None:
-        script_args += ["--num_train_epochs", f"{args.epochs:g}"]
+    # Always a fixed number of epochs: an explicit --num_train_epochs turns train.py's early stopping off.
+    script_args += ["--num_train_epochs", f"{args.epochs if args.epochs is not None else comparison.epochs:g}"]
     if args.limit is not None:
         script_args += ["--max_train_samples", str(args.limit)]
     script_args += shlex.split(args.project_args)

@@ -351,7 +351,8 @@ def main() -> None:
         trainer.save_state()  # trainer_state.json: the log history the curves and studies read
         if trainer.is_world_process_zero():  # the arguments as JSON, for people and for the model card
             # With what TrainingArguments does not hold: the checkpoint fine-tuned (None: trained from scratch), the
-            # optimizer when --optimizer chose it (`optim` cannot name plain Adam) and adversarial training (0: off).
+            # optimizer when --optimizer chose it (`optim` cannot name plain Adam), adversarial training (0: off) and
+            # early stopping (None: off; on, num_train_epochs is only a cap).
             # The data flags tell the model card which results cover a whole Hub split. Local paths are made
             # absolute, so that they still read as paths (not Hub ids) from another working directory.
             arguments = {
@@ -371,6 +372,7 @@ def main() -> None:
                 "adversarial_epsilon": trainer.adversarial_epsilon,
                 "glove_path": absolute_if_local(model_args.glove_path),
                 "tfidf_weighting": model_args.tfidf_weighting,
+                "early_stopping_patience": data_args.early_stopping_patience or None,
                 # the teacher, its test accuracy and the distillation settings
                 **(distillation.records if distillation is not None else {}),
             }

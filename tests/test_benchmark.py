@@ -132,3 +132,22 @@ def test_benchmark_refuses_an_unknown_comparison(run_script, monkeypatch, capsys
         run_script("benchmark", "--comparisons", "lstm-everything")
     assert exit_info.value.code == 2
     assert "unknown comparison 'lstm-everything'; choose from: bilstm-tweet_sentiment" in capsys.readouterr().err
+
+
+def test_project_runs_always_fix_their_epochs(tmp_path, monkeypatch):
+    """Without --epochs, the project's run still passes --num_train_epochs: no early stopping in a timed comparison."""
+    benchmark = load_script("benchmark")
+    given = {}
+
+    def fake_run_program(script, script_args, log_path, **kwargs):
+        given["args"] = script_args
+        return {"exit_code": 1}
+
+    monkeypatch.setattr(benchmark, "run_program", fake_run_program)
+    for epochs, expected in ((None, "4"), (2.0, "2")):
+        args = argparse.Namespace(epochs=epochs, limit=None, project_args="", model_dir=tmp_path, data_root=tmp_path)
+        with pytest.raises(RuntimeError, match="exited with status 1"):
+            benchmark.run_project("bilstm-tweet_sentiment", args, tmp_path / "log", tmp_path / "out")
+        flags = given["args"]
+        assert flags[flags.index("--num_train_epochs") + 1] == expected
+    assert benchmark.COLUMNS["epochs"][0] == "epochs (fixed)"

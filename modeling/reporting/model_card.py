@@ -71,7 +71,7 @@ HYPERPARAMETERS = (
     "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
     "weight_decay", "warmup_steps", "lr_scheduler_type", "optim", "max_grad_norm", "label_smoothing_factor",
     "metric_for_best_model", "seed", "fp16", "bf16", "adversarial_epsilon", "glove_path", "tfidf_weighting",
-    "multi_label_threshold",
+    "multi_label_threshold", "early_stopping_patience",
 )  # fmt: skip
 EXAMPLE_TEXT = "I really enjoyed this, it was great!"
 # The model-index needs a dataset name; this one stands for "not given" and is never read back as a name.
@@ -546,6 +546,13 @@ def _training_section(run: dict) -> str:
         values["warmup"] = f"{values.pop('warmup_steps'):.0%} of the training steps"
     lines = [f"- {key.replace('_', ' ')}: {value}" for key, value in values.items()]
     lines += _distillation_lines(args)
+    if search := args.get("hyperparameter_search"):  # written by scripts/search.py --train_best
+        lines.append(
+            f"- hyperparameters chosen by a search of {search['finished_trials']} trials (study "
+            f"`{search['study_name']}`, {search['folder']}): best validation {search['metric']} "
+            f"{_number(search['best_value'])} in trial {search['best_trial']}, searched: "
+            f"{', '.join(search['searched'])}"
+        )
     if isinstance(results.get("train_runtime"), (int, float)):
         lines.append(f"- training time: {results['train_runtime']:.1f} s")
     text = "\n".join(lines) or "Not recorded."
