@@ -7,7 +7,8 @@
 Writes into --output_dir (default MODEL/eval-<dataset>-<split>): metrics.json (accuracy, macro and weighted
 precision/recall/F1, per-class figures, confusion matrix, loss, latency at batch 1 and batched, throughput,
 parameter count), <split>_predictions.csv, classification_report.txt, confusion_matrix.png, per_class_f1.png, and
-training_curves.png when MODEL holds the trainer_state.json of its training run.
+training_curves.png when MODEL holds the trainer_state.json of its training run. --backend onnx (or onnx_int8)
+evaluates an export folder of scripts/export.py with onnxruntime, with the same reports.
 """
 
 import argparse
@@ -33,7 +34,7 @@ from modeling.data import (
     tokenize_splits,
 )
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder
+from modeling.export import BACKEND_HELP, BACKENDS, load_for_backend
 from modeling.reporting import format_summary, write_run_reports
 from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize
 from modeling.training import count_parameters
@@ -75,6 +76,7 @@ def parse_args() -> argparse.Namespace:
         help="Seed of the split carved from train when the source lacks one; use the training run's --seed.",
     )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if present).")
+    parser.add_argument("--backend", choices=list(BACKENDS), default="torch", help=BACKEND_HELP + ".")
     args = parser.parse_args()
     for flag in ("max_samples", "batch_size", "max_length"):
         value = getattr(args, flag)
@@ -161,7 +163,8 @@ def main() -> dict:
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data_config = load_data_config(args.dataset)
-    model, tokenizer = load_model_folder(args.model, device)
+    model, tokenizer = load_for_backend(args.model, args.backend, device)
+    device = getattr(model, "device", device)  # an ONNX backend runs on the CPU
 
     raw = load_splits(data_config, args.data_dir, seed=args.seed)
     label_names = raw["train"].features["label"].names
@@ -184,7 +187,7 @@ def main() -> dict:
         output_dir, label_names, split["text"], labels, logits, read_log_history(args.model), split=args.split
     )
     loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
-    trainable, total = count_parameters(model)
+    trainable, total = count_parameters(model) if args.backend == "torch" else (0, model.num_parameters())
     per_class = metrics.pop("per_class")
     results = {
         "model": str(args.model),
@@ -200,6 +203,7 @@ def main() -> dict:
         },
         "confusion_matrix": metrics["confusion_matrix"],
         "device": str(device),
+        "backend": args.backend,
         # Timings cover collation, transfer and the forward pass of already tokenised texts.
         "latency_ms_batch_1_median": statistics.median(latencies) if latencies else None,
         "latency_ms_batch_1_p90": float(np.percentile(latencies, 90)) if latencies else None,

@@ -7,9 +7,12 @@
 
 Texts come from the arguments, from --file (one per line) or, when neither is given, from standard input (one per
 line). Each text's predicted label and class probabilities are printed, or one JSON object per line with --json.
---explain writes one attention heatmap per text into --output_dir: the attention over time for attn_bilstm, and
-the last layer's attention from [CLS] averaged over heads for the transformers. Any text is accepted: empty or
-whitespace-only texts, any script, control characters; long texts are truncated to the model's maximum length.
+--explain writes one heatmap per text into --output_dir and adds the token scores to the output. With --method
+attention: the attention over time for attn_bilstm, and the last layer's attention from [CLS] averaged over heads
+for the transformers. With --method integrated_gradients (any model type): each token's attribution to the
+predicted label's logit, red for evidence for it, blue against. Only the tokens the model read are drawn. Any text
+is accepted: empty or whitespace-only texts, any script, control characters; long texts are truncated to the
+model's maximum length. --backend onnx runs an export folder of scripts/export.py with onnxruntime.
 """
 
 import argparse
@@ -26,7 +29,8 @@ from transformers import DataCollatorWithPadding
 import modeling  # noqa: F401  (registers the recurrent architectures with the Auto classes)
 from modeling.data import saved_truncation, tokenize_splits
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder
+from modeling.explain import add_explain_arguments, default_method, integrated_gradients
+from modeling.export import BACKEND_HELP, BACKENDS, load_for_backend
 from modeling.reporting import plot_attention
 
 # Without any other limit (a tokenizer that records none, a model without position embeddings), truncate here.
@@ -40,7 +44,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="A saved model folder (the --output_dir of scripts/train.py).")
     parser.add_argument("--file", default=None, help="Also classify every line of this UTF-8 text file.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object per text instead of a table.")
-    parser.add_argument("--explain", action="store_true", help="Write an attention heatmap PNG per text.")
+    parser.add_argument("--explain", action="store_true", help="Write a heatmap PNG per text (see --method).")
+    add_explain_arguments(parser)
+    parser.add_argument("--backend", choices=list(BACKENDS), default="torch", help=BACKEND_HELP + ".")
     parser.add_argument(
         "--output_dir", default=None, help="Where --explain writes its heatmaps (default: MODEL/explanations)."
     )
@@ -54,10 +60,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if present).")
     args = parser.parse_args()
-    for flag in ("batch_size", "max_length"):
+    for flag in ("batch_size", "max_length", "ig_steps"):
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise UserInputError(f"--{flag} must be positive, got {value}")
+    if args.explain and args.backend != "torch":
+        raise UserInputError("--explain needs the PyTorch model: pass the training folder, without --backend")
     return args
 
 
@@ -140,12 +148,14 @@ def main() -> list[dict]:
     datasets.disable_progress_bars()
     texts = read_texts(args)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, tokenizer = load_model_folder(
+    model, tokenizer = load_for_backend(
         # The fused (sdpa, flash) attention kernels return no weights; the eager one does.
         args.model,
+        args.backend,
         device,
         **({"attn_implementation": "eager"} if args.explain else {}),
     )
+    method = (args.method or default_method(model)) if args.explain else None
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     max_length = resolve_max_length(args.max_length, model, tokenizer)
 
@@ -170,14 +180,15 @@ def main() -> list[dict]:
         rows = [encoded[i] for i in range(start, min(start + args.batch_size, len(texts)))]
         batch = {key: value.to(device) for key, value in collator(rows).items()}
         with torch.no_grad():
-            outputs = model(**batch, output_attentions=explain)
+            outputs = model(**batch, output_attentions=explain and method == "attention")
         probabilities = softmax(outputs.logits.float().cpu().numpy(), axis=-1)  # (batch, num_labels)
         weights = None
-        if explain:
+        if explain and method == "attention":
             if outputs.attentions is None:
                 print(
-                    f"note: {model.config.model_type} models have no attention weights, so --explain draws no "
-                    "heatmaps; attn_bilstm and the transformer types have them",
+                    f"note: {model.config.model_type} models have no attention weights, so --method attention draws "
+                    "no heatmaps; attn_bilstm and the transformer types have them, and --method "
+                    "integrated_gradients explains any model",
                     file=sys.stderr,
                 )
                 explain = False
@@ -194,8 +205,8 @@ def main() -> list[dict]:
                 "confidence": float(probs[predicted]),
                 "probabilities": {name: float(p) for name, p in zip(label_names, probs)},
             }
+            ids = row["input_ids"]  # unpadded: exactly the tokens the model read, after the cut of long texts
             if weights is not None:
-                ids = row["input_ids"]  # unpadded: exactly the text's tokens
                 tokens, token_scores = shown_tokens(ids, weights[offset, : len(ids)], tokenizer)
                 title = (
                     f"Text {index + 1}: {result['label']} ({result['confidence']:.2f})  -  {source}\n"
@@ -203,6 +214,25 @@ def main() -> list[dict]:
                 )
                 path = output_dir / f"attention_{index + 1:0{digits}d}.png"
                 result["attention_plot"] = str(plot_attention(tokens, token_scores, path, title=title))
+                result["token_scores"] = [[token, float(score)] for token, score in zip(tokens, token_scores)]
+            elif explain and method == "integrated_gradients":
+                ids_tensor = torch.tensor([ids], device=device)
+                attribution = integrated_gradients(
+                    model, ids_tensor, torch.ones_like(ids_tensor), predicted, tokenizer, args.ig_steps,
+                    args.ig_baseline,
+                )  # fmt: skip
+                tokens, token_scores = shown_tokens(ids, attribution.scores, tokenizer)
+                title = (
+                    f"Text {index + 1}: {result['label']} ({result['confidence']:.2f})  -  integrated gradients, "
+                    f"{args.ig_baseline} baseline, {args.ig_steps} steps\n{preview(texts[index], 90)}"
+                )
+                path = output_dir / f"integrated_gradients_{index + 1:0{digits}d}.png"
+                score_name = f"Attribution to the logit of {result['label']}"
+                plot_attention(tokens, token_scores, path, title=title, signed=True, score_name=score_name)
+                result["integrated_gradients_plot"] = str(path)
+                result["token_scores"] = [[token, float(score)] for token, score in zip(tokens, token_scores)]
+                result["logit_difference_from_baseline"] = attribution.logit - attribution.baseline_logit
+                result["completeness_error"] = attribution.completeness_error
             results.append(result)
             if args.json:
                 print(json.dumps(result, ensure_ascii=False))
@@ -210,8 +240,9 @@ def main() -> list[dict]:
                 scores = "  ".join(f"{name} {p:.3f}" for name, p in result["probabilities"].items())
                 label = f"{result['label']:<{label_width}}"
                 print(f"{label}  {result['confidence']:.3f}  [{scores}]  {preview(texts[index])}")
-                if "attention_plot" in result:
-                    print(f"{'':<{label_width}}  attention: {result['attention_plot']}")
+                for kind in ("attention", "integrated_gradients"):
+                    if f"{kind}_plot" in result:
+                        print(f"{'':<{label_width}}  {kind.replace('_', ' ')}: {result[f'{kind}_plot']}")
     return results
 
 

@@ -154,10 +154,17 @@ def plot_training_curves(log_history: list[dict] | None, path: str | Path, title
 
 
 def plot_attention(
-    tokens: list[str], weights: list[float] | np.ndarray, path: str | Path, title: str = "Attention", per_row: int = 10
+    tokens: list[str],
+    weights: list[float] | np.ndarray,
+    path: str | Path,
+    title: str = "Attention",
+    per_row: int = 10,
+    signed: bool = False,
+    score_name: str = "Attention weight",
 ) -> Path:
     """
-    Draw one text's tokens in reading order, `per_row` to a row, each cell coloured by its attention weight.
+    Draw one text's tokens in reading order, `per_row` to a row, each cell coloured by its attention weight (or any
+    other score per token).
 
     Args:
         tokens: the tokens as the tokenizer produced them.
@@ -165,6 +172,9 @@ def plot_attention(
         path: the PNG to write.
         title: shown above the grid (for example the predicted label).
         per_row: tokens per row of the grid.
+        signed: scores of either sign (attributions): a diverging colour map centred at 0, red for positive, blue
+            for negative, instead of white to red from 0.
+        score_name: the colour bar's label.
     """
     weights = np.asarray(weights, dtype=np.float64)
     if len(tokens) != len(weights):
@@ -177,9 +187,11 @@ def plot_attention(
 
     figure = Figure(figsize=(min(1.3 * per_row + 2.5, 16), 0.55 * rows + 2.0), layout="constrained")
     axes = figure.subplots()
-    vmax = float(np.nanmax(weights)) if len(weights) and np.nanmax(weights) > 0 else 1.0
-    image = axes.imshow(grid, cmap="Reds", vmin=0.0, vmax=vmax, aspect="auto")
-    for index, (token, weight) in enumerate(zip(tokens, weights)):
+    extent = np.abs(weights) if signed else weights
+    vmax = float(np.nanmax(extent)) if len(weights) and np.nanmax(extent) > 0 else 1.0
+    cmap, vmin = ("RdBu_r", -vmax) if signed else ("Reds", 0.0)
+    image = axes.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    for index, (token, weight) in enumerate(zip(tokens, extent)):
         row, column = divmod(index, per_row)
         shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in token)
         shown = shown if len(shown) <= 14 else shown[:13] + "…"
@@ -195,7 +207,7 @@ def plot_attention(
     axes.set_title(title, parse_math=False)
     # At most about 4 inches long, and at the top: a long text makes a tall figure.
     shrink = min(0.9, 4.0 / (0.55 * rows + 1.0))
-    figure.colorbar(image, ax=axes, label="Attention weight", shrink=shrink, anchor=(0.0, 1.0))
+    figure.colorbar(image, ax=axes, label=score_name, shrink=shrink, anchor=(0.0, 1.0))
     with warnings.catch_warnings():
         # Scripts the default font lacks (CJK, emoji) are drawn as boxes; the warning per glyph adds nothing.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
