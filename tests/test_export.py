@@ -1,6 +1,7 @@
 """scripts/export.py and the ONNX backends: every model type exports with PyTorch's probabilities, padding never
 changes an ONNX prediction, int8 agrees with fp32, and bad folders get one-line errors."""
 
+import csv
 import json
 import sys
 
@@ -204,3 +205,63 @@ def test_a_missing_deploy_extra_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # importing it now raises ImportError
     with pytest.raises(modeling.errors.UserInputError, match=r'pip install -e "\.\[deploy\]"'):
         modeling.export.load_onnx_folder("anything")
+
+
+def test_benchmark_measures_and_tables_the_onnx_graphs(exported, toy_data_dir, tmp_path):
+    """scripts/benchmark.py --onnx: the export's test figures, its timing inputs and its rows in the table."""
+    import argparse
+    import shutil
+
+    from modeling.data import load_data_config, load_splits
+
+    benchmark = load_script("benchmark")
+    project_dir = tmp_path / "project"
+    shutil.copytree(exported("attn_bilstm")[0], project_dir)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tweet_sentiment").symlink_to(toy_data_dir)
+    args = argparse.Namespace(data_root=tmp_path / "data")
+    figures = benchmark.onnx_figures("bilstm-tweet_sentiment", args, project_dir)
+    # PyTorch's accuracy on the same test split (its texts are shorter than any cut): the fp32 graph's must match.
+    model = AutoModelForSequenceClassification.from_pretrained(project_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(project_dir)
+    test = load_splits(load_data_config("tweet_sentiment"), str(toy_data_dir))["test"]
+    with torch.no_grad():
+        predictions = model(**batch_of(tokenizer, list(test["text"]), "head_tail")).logits.argmax(-1).numpy()
+    assert figures["onnx"]["test_accuracy"] == pytest.approx(float(np.mean(predictions == np.array(test["label"]))))
+    assert set(figures) == {"onnx", "onnx_int8"} and 0 <= figures["onnx_int8"]["test_f1_macro"] <= 1
+    assert (project_dir / "onnx" / "model_int8.onnx").is_file()
+
+    forward, singles, batches = benchmark.project_timing_inputs(
+        str(project_dir), "bilstm-tweet_sentiment", str(tmp_path / "data"), "onnx_int8"
+    )
+    assert forward(singles[0]).logits.shape == (1, 3) and batches[0]["input_ids"].shape[0] == len(test)
+
+    peer = {"program": "seed_bilstm.py", "test_accuracy": 0.5, "latency_ms_b1": 2.0, "latency_ms_b64": 10.0}
+    result = {"peer": peer, "project": {**peer, "program": "scripts/train.py", "latency_ms_b1": 1.0}}
+    result["project_vs_peer"] = benchmark.compare(result["project"], peer)
+    for backend, latency in (("onnx", 0.5), ("onnx_int8", 0.4)):
+        result[backend] = {**figures[backend], "latency_ms_b1": latency, "latency_ms_b64": 4.0}
+        result[f"{backend}_vs_peer"] = benchmark.compare(result[backend], peer)
+    table = benchmark.format_table({"bilstm-tweet_sentiment": result})
+    assert "| bilstm-tweet_sentiment | scripts/train.py, ONNX int8 |" in table
+    assert "| bilstm-tweet_sentiment | **ONNX fp32 vs reference** |" in table
+    assert "| 0.25× | 0.40× |" in table  # ONNX fp32: 0.5 ms against 2.0 at batch 1, 4.0 against 10.0 at 64
+
+
+@pytest.mark.slow  # trains on 2,000 real tweets (about a minute on 2 cores)
+def test_int8_agrees_with_fp32_on_real_tweets(tmp_path):
+    folder = tmp_path / "model"
+    run_main(
+        "train", "--model_type", "attn_bilstm", "--dataset", "tweet_sentiment", "--max_train_samples", "2000",
+        "--num_train_epochs", "1", "--output_dir", folder, "--disable_tqdm", "true", "--seed", "0",
+    )  # fmt: skip
+    run_main("export", "--model", folder, "--quantize", "int8", "--output_dir", tmp_path / "onnx")
+    common = ("--dataset", "tweet_sentiment", "--max_samples", "1000", "--latency_samples", "0")
+    predictions = {}
+    for backend in ("onnx", "onnx_int8"):
+        output = tmp_path / backend
+        run_main("evaluate_model", "--model", tmp_path / "onnx", "--backend", backend, *common, "--output_dir", output)
+        with (output / "test_predictions.csv").open() as handle:
+            predictions[backend] = [row["predicted_label"] for row in csv.DictReader(handle)]
+    agreement = np.mean(np.array(predictions["onnx"]) == np.array(predictions["onnx_int8"]))
+    assert len(predictions["onnx"]) == 1000 and agreement >= 0.98, agreement
