@@ -106,7 +106,13 @@ def quantize_int8(source: Path, target: Path) -> None:
     prepared = target.with_name(target.stem + "_prepared.onnx")
     try:
         quantization.quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        quantization.quantize_dynamic(str(prepared), str(target), weight_type=quantization.QuantType.QInt8)
+        quantization.quantize_dynamic(
+            str(prepared),
+            str(target),
+            weight_type=quantization.QuantType.QInt8,
+            # Outputs of fused (com.microsoft) nodes, which shape inference cannot type, are float.
+            extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
+        )
     finally:
         prepared.unlink(missing_ok=True)
 
@@ -127,7 +133,8 @@ def export_folder(model_dir: str | Path, output_dir: str | Path, quantize: str |
     require_deploy("onnx", "ONNX export")
     output_dir = Path(output_dir)
     check_output_dir(output_dir)
-    model, tokenizer = load_model_folder(str(model_dir), torch.device("cpu"))
+    # fp32 whatever the folder holds (a checkpoint saved in fp16 loads in fp16 by default): the graph is fp32.
+    model, tokenizer = load_model_folder(str(model_dir), torch.device("cpu"), dtype=torch.float32)
     example = example_batch(model.config, tokenizer)
     output_dir.mkdir(parents=True, exist_ok=True)
     export_onnx(model, example, output_dir / GRAPH_FILES["fp32"])
@@ -219,6 +226,9 @@ def load_onnx_folder(
     options = onnxruntime.SessionOptions()
     # As many threads as PyTorch uses here, so that the two backends are timed on the same cores.
     options.intra_op_num_threads = torch.get_num_threads()
+    # No spinning between runs: idle threads that spin take the cores from PyTorch (or a reference program) running
+    # beside it in the same process, as the benchmark's turns do, and from anything else on a shared machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
     return OnnxSequenceClassifier(session, config, graph), tokenizer
 
