@@ -224,7 +224,7 @@ def main() -> list[dict]:
                 tokens, token_scores = shown_tokens(ids, attribution.scores, tokenizer)
                 title = (
                     f"Text {index + 1}: {result['label']} ({result['confidence']:.2f})  -  integrated gradients, "
-                    f"{args.ig_baseline} baseline, {args.ig_steps} steps\n{preview(texts[index], 90)}"
+                    f"{args.ig_baseline} baseline, {attribution.steps} steps\n{preview(texts[index], 90)}"
                 )
                 path = output_dir / f"integrated_gradients_{index + 1:0{digits}d}.png"
                 score_name = f"Attribution to the logit of {result['label']}"
@@ -233,6 +233,7 @@ def main() -> list[dict]:
                 result["token_scores"] = [[token, float(score)] for token, score in zip(tokens, token_scores)]
                 result["logit_difference_from_baseline"] = attribution.logit - attribution.baseline_logit
                 result["completeness_error"] = attribution.completeness_error
+                result["ig_steps"] = attribution.steps
             results.append(result)
             if args.json:
                 print(json.dumps(result, ensure_ascii=False))

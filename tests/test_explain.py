@@ -48,7 +48,8 @@ def test_attributions_add_up_to_the_logit_difference(model_folder, model_type, b
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask).logits[0]
     target = int(logits.argmax())
-    attribution = integrated_gradients(model, ids, mask, target, tokenizer, DEFAULT_STEPS, baseline)
+    # At the default steps, without the doubling that makes up for a miss.
+    attribution = integrated_gradients(model, ids, mask, target, tokenizer, DEFAULT_STEPS, baseline, max_doublings=0)
     assert attribution.scores.shape == (ids.shape[1],)
     assert attribution.logit == pytest.approx(float(logits[target]), abs=1e-5)
     difference = attribution.logit - attribution.baseline_logit
@@ -59,6 +60,18 @@ def test_attributions_add_up_to_the_logit_difference(model_folder, model_type, b
     if model_type in ("bert", "distilbert"):  # [CLS] and [SEP] are the same in the baseline: nothing to attribute
         assert attribution.scores[0] == pytest.approx(0.0, abs=1e-6)
         assert attribution.scores[-1] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_miss_is_explained_again_with_more_steps(model_folder):
+    folder = model_folder("distilbert")
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    ids = torch.tensor([encode_texts(tokenizer, [TEXTS[1]], MAX_LENGTH)["input_ids"][0]])
+    mask = torch.ones_like(ids)
+    coarse = integrated_gradients(model, ids, mask, 0, tokenizer, steps=1, max_doublings=0)
+    assert not coarse.complete and coarse.steps == 1  # one point on the path is not enough
+    refined = integrated_gradients(model, ids, mask, 0, tokenizer, steps=1, max_doublings=6)
+    assert refined.complete and 1 < refined.steps <= 64 and refined.completeness_error < coarse.completeness_error
 
 
 def test_baseline_keeps_cls_and_sep_only(bert_tokenizer_dir):
@@ -93,6 +106,7 @@ def test_predict_explains_with_integrated_gradients(model_folder, model_type, tm
         # Completeness; relative to at least 0.2, as a difference near 0 leaves only rounding to compare.
         total, difference = sum(score for _, score in result["token_scores"]), result["logit_difference_from_baseline"]
         assert abs(total - difference) <= COMPLETENESS_TOLERANCE * max(abs(difference), 0.2)
+        assert result["ig_steps"] >= DEFAULT_STEPS
     assert len(results[1]["token_scores"]) >= MAX_LENGTH - 2 and len(tokenizer(texts[1])["input_ids"]) > MAX_LENGTH
     assert sorted(path.name for path in tmp_path.iterdir()) == [f"integrated_gradients_00{i}.png" for i in (1, 2)]
 
