@@ -48,7 +48,7 @@ def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_STEPS,
         help=f"Integrated gradients: points on the path from the baseline to the text (default {DEFAULT_STEPS}); "
         "more steps cost time and bring the scores' sum closer to the logit difference. A text whose scores miss "
-        f"that difference by more than {COMPLETENESS_TOLERANCE:.0%} is explained again with twice the steps, "
+        f"that difference by more than {COMPLETENESS_TOLERANCE * 100:g}%% is explained again with twice the steps, "
         f"up to {2**MAX_DOUBLINGS}x.",
     )
     parser.add_argument(

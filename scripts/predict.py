@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Classify texts with a saved model folder; optionally draw what the model attended to.
+"""Classify texts with a saved model folder (or an ONNX export); optionally show which tokens made each prediction.
 
     python scripts/predict.py --model outputs/attn_bilstm-tweet_sentiment "what a great day" "worst service ever"
     python scripts/predict.py --model outputs/bert-imdb --file reviews.txt --json > predictions.jsonl

@@ -117,3 +117,13 @@ def test_attention_stays_the_default_for_attn_bilstm(model_folder, tmp_path):
     assert "attention_plot" in results[0] and "integrated_gradients_plot" not in results[0]
     weights = [score for _, score in results[0]["token_scores"]]
     assert sum(weights) == pytest.approx(1.0, abs=1e-5)  # attention over time is a distribution
+
+
+def test_predict_help_explains_the_explanation_flags(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main("predict", "--help")
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--method", "--ig_steps", "--ig_baseline", "--backend"):
+        assert flag in out
+    assert f"default {DEFAULT_STEPS}" in out and "by more than 5% is explained again" in " ".join(out.split())
