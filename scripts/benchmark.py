@@ -31,7 +31,10 @@ scripts/run_profiled.py, and is measured the same way:
   the program ends (before the latencies are timed);
 - wall time of the whole program, data loading and tokenisation included.
 
-The table gives each figure and the project's as a ratio of the reference's (accuracy as a difference). Results go
+With --onnx, the project's trained folder is also exported by scripts/export.py (fp32 and int8 graphs), their test
+accuracy and macro-F1 measured with onnxruntime, and both graphs timed in the same turns as the two PyTorch models;
+they get rows of their own. The table gives each figure and the project's as a ratio of the reference's (accuracy
+as a difference). Results go
 to --output_dir: benchmark.json (every figure, the machine, the library versions), benchmark.md (the table) and one
 log per program. A comparison that fails is reported and the others still run.
 """
@@ -56,7 +59,8 @@ from transformers import DataCollatorWithPadding
 
 from modeling.data import encode_texts, load_data_config, load_splits
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder, saved_cut
+from modeling.export import export_folder, load_for_backend
+from modeling.inference import saved_cut
 from modeling.timing import BATCH_COUNT, SINGLE_COUNT
 
 SCRIPTS_DIR = Path(__file__).resolve().parent
@@ -65,6 +69,9 @@ REPO = SCRIPTS_DIR.parent
 
 SHARED = REPO.parent / "shared"
 BATCH_SIZE = 64  # the batched latency's batch, the reference programs' training batch
+# With --onnx: the backends the project's model is timed on, their rows' names, and the export's folder in its run's.
+ONNX_BACKENDS = {"onnx": "scripts/train.py, ONNX fp32", "onnx_int8": "scripts/train.py, ONNX int8"}
+ONNX_FOLDER = "onnx"
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,12 @@ def parse_args() -> argparse.Namespace:
         default="",
         help="More train.py flags for the project's runs, in one quoted string (e.g. to measure a setting).",
     )
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="Also export the project's model to ONNX (fp32 and int8), and measure both graphs' test accuracy and "
+        "latencies with onnxruntime beside the PyTorch model (needs the deploy extra).",
+    )
     parser.add_argument("--output_dir", type=Path, default=Path("outputs/benchmark"), help="Where results go.")
     args = parser.parse_args()
     # The programs run with the repository as their working directory: hand them absolute paths.
@@ -265,6 +278,7 @@ def run_peer(name: str, args: argparse.Namespace, log_path: Path, project_dir: P
         "BENCHMARK_PROJECT_MODEL": str(project_dir),
         "BENCHMARK_COMPARISON": name,
         "BENCHMARK_DATA_ROOT": str(args.data_root),
+        "BENCHMARK_PROJECT_BACKENDS": ",".join(["torch", *(ONNX_BACKENDS if args.onnx else [])]),
     }
     report = run_program(args.peers_dir / comparison.peer, script_args, log_path, batch_size=BATCH_SIZE, env=paired)
     if report["exit_code"] != 0:
@@ -285,8 +299,12 @@ def run_peer(name: str, args: argparse.Namespace, log_path: Path, project_dir: P
         "wall_s": report["wall_s"],
     }
     project_latencies = {
-        "latency_ms_b1": report["project_latency_ms_b1"],
-        "latency_ms_b64": report["project_latency_ms_batched"],
+        backend: {
+            "latency_ms_b1": report[f"{prefix}latency_ms_b1"],
+            "latency_ms_b64": report[f"{prefix}latency_ms_batched"],
+        }
+        for backend, prefix in [("torch", "project_"), *((b, f"project_{b}_") for b in ONNX_BACKENDS)]
+        if f"{prefix}latency_ms_b1" in report
     }
     return peer, project_latencies
 
@@ -323,15 +341,48 @@ def run_project(name: str, args: argparse.Namespace, log_path: Path, output_dir:
     }
 
 
-def project_timing_inputs(model_dir: str, comparison_name: str, data_root: str) -> tuple:
+def onnx_figures(name: str, args: argparse.Namespace, project_dir: Path) -> dict:
     """
-    The trained model in `model_dir` and what its latencies are timed on: the first test texts the reference programs
-    time, one at a time and in batches of consecutive ones, tokenised and padded as scripts/predict.py does (to the
-    longest text of the batch). Returns `(forward, singles, batches)`, the inputs already on the model's device.
+    Export the project's trained folder (fp32 and int8) into `project_dir/onnx`; return each graph's test accuracy
+    and macro-F1, measured with onnxruntime on the test split train.py scored, cut and padded as it does.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    comparison = COMPARISONS[name]
+    onnx_dir = project_dir / ONNX_FOLDER
+    shutil.rmtree(onnx_dir, ignore_errors=True)  # this benchmark's own export of an earlier run
+    export_folder(project_dir, onnx_dir, quantize="int8")
+    test = load_splits(load_data_config(comparison.dataset), str(args.data_root / comparison.dataset))["test"]
+    figures = {}
+    for backend, program in ONNX_BACKENDS.items():
+        model, tokenizer = load_for_backend(str(onnx_dir), backend, torch.device("cpu"))
+        max_length, truncation = saved_cut(model, tokenizer, comparison.max_length)
+        encoded = encode_texts(tokenizer, list(test["text"]), max_length, truncation)
+        rows = [dict(zip(encoded, row)) for row in zip(*encoded.values())]
+        collator = DataCollatorWithPadding(tokenizer)
+        predictions = []
+        for start in range(0, len(rows), BATCH_SIZE):
+            predictions += model(**collator(rows[start : start + BATCH_SIZE])).logits.argmax(-1).tolist()
+        labels = list(test["label"])
+        figures[backend] = {
+            "program": program,
+            "test_accuracy": accuracy_score(labels, predictions),
+            "test_f1_macro": f1_score(labels, predictions, average="macro"),
+        }
+    return figures
+
+
+def project_timing_inputs(model_dir: str, comparison_name: str, data_root: str, backend: str = "torch") -> tuple:
+    """
+    The trained model in `model_dir` (with an ONNX `backend`, its export in `model_dir/onnx`, run by onnxruntime)
+    and what its latencies are timed on: the first test texts the reference programs time, one at a time and in
+    batches of consecutive ones, tokenised and padded as scripts/predict.py does (to the longest text of the batch).
+    Returns `(forward, singles, batches)`, the inputs already on the model's device.
     """
     comparison = COMPARISONS[comparison_name]
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, tokenizer = load_model_folder(model_dir, device)
+    device = torch.device("cuda" if torch.cuda.is_available() and backend == "torch" else "cpu")
+    folder = model_dir if backend == "torch" else str(Path(model_dir) / ONNX_FOLDER)
+    model, tokenizer = load_for_backend(folder, backend, device)
     test = load_splits(load_data_config(comparison.dataset), str(Path(data_root) / comparison.dataset))["test"]
     texts = test.select(range(min(len(test), max(SINGLE_COUNT, BATCH_SIZE * BATCH_COUNT))))["text"]
     collator = DataCollatorWithPadding(tokenizer)
@@ -391,17 +442,20 @@ def format_table(results: dict) -> str:
         if "error" in result:
             lines.append(f"| {name} | failed: {result['error']} |" + " |" * (len(header) - 2))
             continue
-        for side in ("peer", "project"):
+        sides = ["project", *(backend for backend in ONNX_BACKENDS if backend in result)]
+        for side in ("peer", *sides):
             figures = result[side]
             cells = [
                 "" if figures.get(key) is None else fmt.format(figures[key]) for key, (_, fmt, _) in COLUMNS.items()
             ]
             lines.append(f"| {name} | {figures['program']} | " + " | ".join(cells) + " |")
-        cells = []
-        for key, (_, _, kind) in COLUMNS.items():
-            value = result["project_vs_peer"].get(key)
-            cells.append("" if value is None else (f"{value:+.4f}" if kind == "difference" else f"{value:.2f}×"))
-        lines.append(f"| {name} | **project vs reference** | " + " | ".join(cells) + " |")
+        for side in sides:
+            cells = []
+            for key, (_, _, kind) in COLUMNS.items():
+                value = result[f"{side}_vs_peer"].get(key)
+                cells.append("" if value is None else (f"{value:+.4f}" if kind == "difference" else f"{value:.2f}×"))
+            versus = "project" if side == "project" else ONNX_BACKENDS[side].split(", ")[1]
+            lines.append(f"| {name} | **{versus} vs reference** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -421,9 +475,14 @@ def main() -> dict:
         try:
             project_dir = args.output_dir / f"project-{name}"
             project = run_project(name, args, args.output_dir / f"{name}.project.log", project_dir)
+            exported = onnx_figures(name, args, project_dir) if args.onnx else {}
             peer, project_latencies = run_peer(name, args, args.output_dir / f"{name}.peer.log", project_dir)
-            project.update(project_latencies)
+            project.update(project_latencies["torch"])
             summary["results"][name] = {"peer": peer, "project": project, "project_vs_peer": compare(project, peer)}
+            for backend, figures in exported.items():
+                figures.update(project_latencies[backend])
+                summary["results"][name][backend] = figures
+                summary["results"][name][f"{backend}_vs_peer"] = compare(figures, peer)
         except RuntimeError as error:
             print(f"  failed: {error}", file=sys.stderr)
             summary["results"][name] = {"error": str(error)}

@@ -9,7 +9,8 @@ precision/recall/F1, per-class figures, confusion matrix, loss, latency at batch
 parameter count), <split>_predictions.csv, classification_report.txt, confusion_matrix.png, per_class_f1.png, and
 training_curves.png when MODEL holds the trainer_state.json of its training run. The metrics follow the data
 config's problem_type: multi-label data gets subset accuracy and micro/macro figures at the model's threshold (no
-confusion matrix), regression data MSE, MAE, Pearson and Spearman (no report or plot per class).
+confusion matrix), regression data MSE, MAE, Pearson and Spearman (no report or plot per class). --backend onnx (or
+onnx_int8) evaluates an export folder of scripts/export.py with onnxruntime, with the same reports.
 """
 
 import argparse
@@ -36,8 +37,9 @@ from modeling.data import (
     tokenize_splits,
 )
 from modeling.errors import UserInputError, cli_entry_point
+from modeling.export import BACKEND_HELP, BACKENDS, load_for_backend
 from modeling.files import atomic_write_text
-from modeling.inference import check_model_labels, load_model_folder, resolve_device, saved_cut
+from modeling.inference import check_model_labels, resolve_device, saved_cut
 from modeling.problem_types import MULTI_LABEL, saved_problem_type, saved_threshold
 from modeling.reporting import format_summary, write_run_reports
 from modeling.timing import SINGLE_WARMUP, latencies_ms, synchronize
@@ -93,6 +95,7 @@ def parse_args() -> argparse.Namespace:
         help="Seed of the split carved from train when the source lacks one; use the training run's --seed.",
     )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if present).")
+    parser.add_argument("--backend", choices=list(BACKENDS), default="torch", help=BACKEND_HELP + ".")
     args = parser.parse_args()
     for flag in ("max_samples", "batch_size", "max_length"):
         value = getattr(args, flag)
@@ -162,7 +165,8 @@ def main() -> dict:
     device = resolve_device(args.device)
     data_config = override_columns(load_data_config(args.dataset), args.text_column, args.label_column)
     problem_type = data_config.problem_type
-    model, tokenizer = load_model_folder(args.model, device)
+    model, tokenizer = load_for_backend(args.model, args.backend, device)
+    device = getattr(model, "device", device)  # an ONNX backend runs on the CPU
     threshold = args.multi_label_threshold or saved_threshold(model.config)
     if args.multi_label_threshold is not None and saved_problem_type(model.config) != MULTI_LABEL:
         raise UserInputError(f"--multi_label_threshold is for multi-label models; {args.model} is not one")
@@ -195,7 +199,7 @@ def main() -> dict:
         threshold=threshold,
     )
     loss = problem_loss(logits, labels, problem_type)
-    trainable, total = count_parameters(model)
+    trainable, total = count_parameters(model) if args.backend == "torch" else (0, model.num_parameters())
     per_class = metrics.pop("per_class", None)  # classification only
     if per_class is not None:
         per_class = {
@@ -216,6 +220,7 @@ def main() -> dict:
         "per_class": per_class,
         "confusion_matrix": metrics.get("confusion_matrix"),  # single-label only
         "device": str(device),
+        "backend": args.backend,
         # Timings cover collation, transfer and the forward pass of already tokenised texts.
         "latency_ms_batch_1_median": statistics.median(latencies) if latencies else None,
         "latency_ms_batch_1_p90": float(np.percentile(latencies, 90)) if latencies else None,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Classify texts with a saved model folder; optionally draw what the model attended to.
+"""Classify texts with a saved model folder (or an ONNX export); optionally show which tokens made each prediction.
 
     python scripts/predict.py --model outputs/attn_bilstm-tweet_sentiment "what a great day" "worst service ever"
     python scripts/predict.py --model outputs/bert-imdb --file reviews.txt --json > predictions.jsonl
@@ -11,10 +11,13 @@ multi-label model gives the labels whose probability reaches its threshold, with
 regression model the predicted value. An empty (or whitespace-only) text still gets a row, so rows stay aligned
 with the input, marked `empty` (and a warning on standard error says how many there were). Bytes that are not UTF-8
 read as U+FFFD, with a warning.
---explain writes one attention heatmap per text into --output_dir: the attention over time for attn_bilstm, and
-the last layer's attention from [CLS] averaged over heads for the transformers. Any text is accepted: empty or
-whitespace-only texts, any script, control characters; long texts are cut as in training (to the length the model
-trained with, keeping start and end where it did).
+--explain writes one heatmap per text into --output_dir and adds the token scores to the output. With --method
+attention: the attention over time for attn_bilstm, and the last layer's attention from [CLS] averaged over heads
+for the transformers. With --method integrated_gradients (any model type): each token's attribution to the
+predicted label's logit (a regression model's value), red for evidence for it, blue against. Only the tokens the
+model read are drawn. Any text is accepted: empty or whitespace-only texts, any script, control characters; long
+texts are cut as in training (to the length the model trained with, keeping start and end where it did).
+--backend onnx runs an export folder of scripts/export.py with onnxruntime.
 """
 
 import argparse
@@ -30,7 +33,9 @@ from transformers import DataCollatorWithPadding
 import modeling  # noqa: F401  (registers the recurrent architectures with the Auto classes)
 from modeling.data import tokenize_splits
 from modeling.errors import UserInputError, cli_entry_point
-from modeling.inference import load_model_folder, resolve_device, saved_cut
+from modeling.explain import add_explain_arguments, default_method, integrated_gradients
+from modeling.export import BACKEND_HELP, BACKENDS, load_for_backend
+from modeling.inference import resolve_device, saved_cut
 from modeling.problem_types import (
     MULTI_LABEL,
     REGRESSION,
@@ -50,7 +55,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="A saved model folder (the --output_dir of scripts/train.py).")
     parser.add_argument("--file", default=None, help="Also classify every line of this UTF-8 text file.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object per text instead of a table.")
-    parser.add_argument("--explain", action="store_true", help="Write an attention heatmap PNG per text.")
+    parser.add_argument("--explain", action="store_true", help="Write a heatmap PNG per text (see --method).")
+    add_explain_arguments(parser)
+    parser.add_argument("--backend", choices=list(BACKENDS), default="torch", help=BACKEND_HELP + ".")
     parser.add_argument(
         "--output_dir", default=None, help="Where --explain writes its heatmaps (default: MODEL/explanations)."
     )
@@ -71,12 +78,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if present).")
     args = parser.parse_args()
-    for flag in ("batch_size", "max_length"):
+    for flag in ("batch_size", "max_length", "ig_steps"):
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise UserInputError(f"--{flag} must be positive, got {value}")
     if args.multi_label_threshold is not None and not 0 < args.multi_label_threshold < 1:
         raise UserInputError(f"--multi_label_threshold must be between 0 and 1, got {args.multi_label_threshold}")
+    if args.explain and args.backend != "torch":
+        raise UserInputError("--explain needs the PyTorch model: pass the training folder, without --backend")
     return args
 
 
@@ -199,12 +208,14 @@ def main() -> list[dict]:
             "empty, with what the model predicts for no words",
             file=sys.stderr,
         )
-    model, tokenizer = load_model_folder(
+    model, tokenizer = load_for_backend(
         # The fused (sdpa, flash) attention kernels return no weights; the eager one does.
         args.model,
+        args.backend,
         device,
         **({"attn_implementation": "eager"} if args.explain else {}),
     )
+    method = (args.method or default_method(model)) if args.explain else None
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     problem_type = saved_problem_type(model.config)
     threshold = args.multi_label_threshold or saved_threshold(model.config)
@@ -233,15 +244,16 @@ def main() -> list[dict]:
         rows = [encoded[i] for i in range(start, min(start + args.batch_size, len(texts)))]
         batch = {key: value.to(device) for key, value in collator(rows).items()}
         with torch.no_grad():
-            outputs = model(**batch, output_attentions=explain)
+            outputs = model(**batch, output_attentions=explain and method == "attention")
         # (batch, num_labels) probabilities, or (batch,) values for regression
         probabilities = scores_from_logits(outputs.logits.float().cpu().numpy(), problem_type)
         weights = None
-        if explain:
+        if explain and method == "attention":
             if outputs.attentions is None:
                 print(
-                    f"note: {model.config.model_type} models have no attention weights, so --explain draws no "
-                    "heatmaps; attn_bilstm and the transformer types have them",
+                    f"note: {model.config.model_type} models have no attention weights, so --method attention draws "
+                    "no heatmaps; attn_bilstm and the transformer types have them, and --method "
+                    "integrated_gradients explains any model",
                     file=sys.stderr,
                 )
                 explain = False
@@ -258,12 +270,37 @@ def main() -> list[dict]:
                 **describe(probs, label_names, problem_type, threshold),
                 "empty": empty[index],
             }
+            ids = row["input_ids"]  # unpadded: exactly the tokens the model read, after the cut of long texts
             if weights is not None:
-                ids = row["input_ids"]  # unpadded: exactly the text's tokens
                 tokens, token_scores = shown_tokens(ids, weights[offset, : len(ids)], tokenizer)
                 title = f"Text {index + 1}: {headline(result)}  -  {source}\n{preview(texts[index], 90)}"
                 path = output_dir / f"attention_{index + 1:0{digits}d}.png"
                 result["attention_plot"] = str(plot_attention(tokens, token_scores, path, title=title))
+                result["token_scores"] = [[token, float(score)] for token, score in zip(tokens, token_scores)]
+            elif explain and method == "integrated_gradients":
+                # The logit explained: the predicted class's (multi-label: the most probable label's), or the value.
+                target = 0 if problem_type == REGRESSION else int(np.argmax(probs))
+                ids_tensor = torch.tensor([ids], device=device)
+                attribution = integrated_gradients(
+                    model, ids_tensor, torch.ones_like(ids_tensor), target, tokenizer, args.ig_steps,
+                    args.ig_baseline,
+                )  # fmt: skip
+                tokens, token_scores = shown_tokens(ids, attribution.scores, tokenizer)
+                title = (
+                    f"Text {index + 1}: {headline(result)}  -  integrated gradients, "
+                    f"{args.ig_baseline} baseline, {attribution.steps} steps\n{preview(texts[index], 90)}"
+                )
+                path = output_dir / f"integrated_gradients_{index + 1:0{digits}d}.png"
+                explained = (
+                    "the predicted value" if problem_type == REGRESSION else f"the logit of {label_names[target]}"
+                )
+                score_name = f"Attribution to {explained}"
+                plot_attention(tokens, token_scores, path, title=title, signed=True, score_name=score_name)
+                result["integrated_gradients_plot"] = str(path)
+                result["token_scores"] = [[token, float(score)] for token, score in zip(tokens, token_scores)]
+                result["logit_difference_from_baseline"] = attribution.logit - attribution.baseline_logit
+                result["completeness_error"] = attribution.completeness_error
+                result["ig_steps"] = attribution.steps
             results.append(result)
             if args.json:
                 print(json.dumps(result, ensure_ascii=False))
@@ -275,8 +312,10 @@ def main() -> list[dict]:
             else:  # the labels above the threshold with their probabilities, or the value
                 mark = "  (empty text)" if result["empty"] else ""
                 print(f"{headline(result)}  {preview(texts[index])}{mark}")
-            if not args.json and "attention_plot" in result:
-                print(f"{'':<{label_width}}  attention: {result['attention_plot']}")
+            if not args.json:
+                for kind in ("attention", "integrated_gradients"):
+                    if f"{kind}_plot" in result:
+                        print(f"{'':<{label_width}}  {kind.replace('_', ' ')}: {result[f'{kind}_plot']}")
     return results
 
 

@@ -16,7 +16,9 @@ them is measured by the same code. REPORT.json receives:
   (a train.py output folder, with BENCHMARK_COMPARISON and BENCHMARK_DATA_ROOT), that model is timed in the same
   process on the same texts, the two models taking turns, into `project_latency_ms_b1` and
   `project_latency_ms_batched`: timed apart, minutes from each other, a shared CPU's drift in speed can exceed
-  the difference being measured.
+  the difference being measured. BENCHMARK_PROJECT_BACKENDS (default torch) lists the backends that model is timed
+  on (torch, onnx, onnx_int8), each its own side; an ONNX backend's figures are `project_<backend>_latency_ms_b1`
+  and `project_<backend>_latency_ms_batched`.
 
 Only the standard library is imported before the program runs, so it pays for its own imports.
 """
@@ -96,12 +98,13 @@ def timed_latencies(script: str, program: dict, batch_size: int) -> dict:
     project_model = os.environ.get("BENCHMARK_PROJECT_MODEL")
     if project_model:
         benchmark = runpy.run_path(str(REPO / "scripts" / "benchmark.py"))
-        project_forward, project_singles, project_batches = benchmark["project_timing_inputs"](
-            project_model, os.environ["BENCHMARK_COMPARISON"], os.environ["BENCHMARK_DATA_ROOT"]
-        )
-        single_sides.append((project_forward, project_singles))
-        batch_sides.append((project_forward, project_batches))
-        names.append("project_latency_ms_")
+        for backend in os.environ.get("BENCHMARK_PROJECT_BACKENDS", "torch").split(","):
+            project_forward, project_singles, project_batches = benchmark["project_timing_inputs"](
+                project_model, os.environ["BENCHMARK_COMPARISON"], os.environ["BENCHMARK_DATA_ROOT"], backend
+            )
+            single_sides.append((project_forward, project_singles))
+            batch_sides.append((project_forward, project_batches))
+            names.append("project_latency_ms_" if backend == "torch" else f"project_{backend}_latency_ms_")
     report = {}
     single_timings = alternating_latencies_ms(single_sides, SINGLE_WARMUP, SINGLE_BLOCK)
     batch_timings = alternating_latencies_ms(batch_sides, BATCH_WARMUP, BATCH_BLOCK)

@@ -181,7 +181,9 @@ def test_heatmap_tokens_leave_out_cls_and_sep(bert_tokenizer_dir):
 
 
 def test_predict_says_an_lstm_has_no_attention(lstm_model, tmp_path, capsys):
-    results = run_main("predict", "--model", lstm_model, "--explain", "--output_dir", tmp_path, "good", "bad")
+    results = run_main(
+        "predict", "--model", lstm_model, "--explain", "--method", "attention", "--output_dir", tmp_path, "good", "bad"
+    )
     captured = capsys.readouterr()
     assert "lstm models have no attention weights" in captured.err
     assert captured.err.count("no attention") == 1

@@ -44,10 +44,11 @@ def search_arguments(output_dir, data_dir, space_file, *extra, n_trials: int = 4
     ]  # fmt: skip
 
 
-def start_search(arguments: list[str]) -> subprocess.Popen:
+def start_search(arguments: list[str], log) -> subprocess.Popen:
+    """The search in a process of its own, its output into the open file `log` (a pipe nobody reads would fill)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, str(REPO / "scripts" / "search.py"), *arguments]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
 def load_trials(storage, study_name: str) -> list:
@@ -66,13 +67,15 @@ def space_file(tmp_path):
 
 def test_search_resumes_after_a_kill_and_writes_every_output(run_script, tmp_path, toy_data_dir, space_file, capsys):
     output_dir = tmp_path / "search"
-    arguments = search_arguments(output_dir, toy_data_dir, space_file)
-    process = start_search(arguments)
+    # Far more trials than it can finish before the kill, however slow or fast the machine is today.
+    arguments = search_arguments(output_dir, toy_data_dir, space_file, n_trials=100)
+    log_path = tmp_path / "killed.log"
+    process = start_search(arguments, log_path.open("w"))
     storage = None
     # Kill the process in the middle of a trial, once at least one trial has finished.
     deadline = time.monotonic() + 300
     while True:
-        assert process.poll() is None, process.stdout.read()[-3000:]
+        assert process.poll() is None, log_path.read_text()[-3000:]
         assert time.monotonic() < deadline, "no trial finished in time"
         if storage is None and (output_dir / "study.db").is_file():
             storage = optuna.storages.RDBStorage(f"sqlite:///{output_dir / 'study.db'}")  # opened once: it is slow
@@ -89,12 +92,14 @@ def test_search_resumes_after_a_kill_and_writes_every_output(run_script, tmp_pat
     cut_short = [t for t in killed if t.state.name == "RUNNING"]
     assert before and len(cut_short) == 1
 
-    run_script("search", *search_arguments(output_dir, toy_data_dir, space_file, "--train_best"))
+    # The same search asked for two trials more than were finished: the killed trial's settings again, and one more.
+    total = len(before) + 2
+    run_script("search", *search_arguments(output_dir, toy_data_dir, space_file, "--train_best", n_trials=total))
     out = capsys.readouterr().out
     trials = load_trials(f"sqlite:///{output_dir / 'study.db'}", "search")
     # The finished trials were kept, not run again; the killed one failed and its settings ran again.
     assert {t.number: (t.state.name, t.value) for t in trials if t.number in before} == before
-    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 4
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == total
     states = {t.number: t.state.name for t in trials}
     assert states[cut_short[0].number] == "FAIL"
     retries = [t for t in trials if t.user_attrs.get("retry_of") == cut_short[0].number]
@@ -102,7 +107,7 @@ def test_search_resumes_after_a_kill_and_writes_every_output(run_script, tmp_pat
     assert retries[0].params == cut_short[0].params
     assert f"trials {cut_short[0].number} stopped before their end and run again" in out
     # One progress line per trial this process ran.
-    assert sum(line.startswith("trial ") for line in out.splitlines()) == 4 - len(before)
+    assert sum(line.startswith("trial ") for line in out.splitlines()) == total - len(before)
 
     with (output_dir / "trials.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -112,7 +117,7 @@ def test_search_resumes_after_a_kill_and_writes_every_output(run_script, tmp_pat
     best = json.loads((output_dir / "best.json").read_text())
     completed = [t for t in trials if t.state.name == "COMPLETE"]
     assert best["best_value"] == max(t.value for t in completed)
-    assert best["finished_trials"] == 4 and best["completed"] + best["pruned"] == 4
+    assert best["finished_trials"] == total and best["completed"] + best["pruned"] == total
     assert "--learning_rate" in best["flags"] and "--config_overrides" in best["flags"]
     for name in ("optimization_history.png", "parallel_coordinate.png", "slice.png"):
         assert (output_dir / name).stat().st_size > 0, name
@@ -125,7 +130,7 @@ def test_search_resumes_after_a_kill_and_writes_every_output(run_script, tmp_pat
     assert training_args["learning_rate"] == pytest.approx(best["params"]["learning_rate"])
     assert training_args["hyperparameter_search"]["best_trial"] == best["best_trial"]
     card = (best_dir / "README.md").read_text()
-    assert "hyperparameters chosen by a search of 4 trials (study `search`" in card
+    assert f"hyperparameters chosen by a search of {total} trials (study `search`" in card
     config = json.loads((best_dir / "config.json").read_text())
     assert config["dropout"] == pytest.approx(best["params"]["dropout"])
     assert config["embedding_dim"] == 16  # the run's own --config_overrides kept beside the searched ones
@@ -144,13 +149,14 @@ def test_two_processes_share_one_study(tmp_path, toy_data_dir, space_file):
                 "--study_name",
                 "shared",
                 n_trials=6,
-            )  # fmt: skip
+            ),  # fmt: skip
+            (tmp_path / f"worker{i}.log").open("w"),
         )
         for i in range(2)
     ]
-    for process in processes:
-        output, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, output[-3000:]
+    for i, process in enumerate(processes):
+        process.wait(timeout=600)
+        assert process.returncode == 0, (tmp_path / f"worker{i}.log").read_text()[-3000:]
     trials = load_trials(
         optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage))), "shared"
     )

@@ -53,6 +53,11 @@ class NgramBag(nn.Module):
             masks.append(mask)
         # Padding, and n-grams that reach into it, become the padding id, which the bag leaves out of the mean.
         ids = torch.cat(ids, dim=1).masked_fill(torch.cat(masks, dim=1) == 0, self.pad_token_id)
+        if torch.onnx.is_in_onnx_export():
+            # ONNX has no bag that leaves out an id: the same mean from a plain lookup (a Gather) and the mask.
+            keep = (ids != self.pad_token_id).unsqueeze(-1).to(self.embeddings.weight.dtype)  # (batch, positions, 1)
+            vectors = nn.functional.embedding(ids, self.embeddings.weight) * keep  # (batch, positions, dim)
+            return vectors.sum(1) / keep.sum(1).clamp(min=1)
         return self.embeddings(ids)  # (batch, ngram_embedding_dim)
 
 

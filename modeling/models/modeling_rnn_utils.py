@@ -99,10 +99,13 @@ def run_rnn(rnn: nn.RNNBase, inputs: torch.Tensor, attention_mask: torch.Tensor)
     # With no padding (a single text, say) the module runs as it is; not while it trains on a CPU with dropout
     # between layers, which it would draw with torch's slow CPU dropout (see `dropout`).
     slow_dropout = inputs.device.type == "cpu" and rnn.training and rnn.dropout > 0
-    if bool((lengths == inputs.size(1)).all()) and not slow_dropout:
+    # An exported graph records one path for every batch: the reversed one, made of plain ops (gather, and one ONNX
+    # LSTM/GRU per layer and direction), which gives the packed path's results for any padding.
+    exporting = torch.onnx.is_in_onnx_export()
+    if not exporting and bool((lengths == inputs.size(1)).all()) and not slow_dropout:
         outputs, state = rnn(inputs)
         return outputs, state[0] if isinstance(state, tuple) else state
-    if inputs.device.type == "cpu" and has_fast_recurrence(rnn):
+    if exporting or (inputs.device.type == "cpu" and has_fast_recurrence(rnn)):
         return run_rnn_reversed(rnn, inputs, lengths)
     return run_rnn_packed(rnn, inputs, lengths)
 

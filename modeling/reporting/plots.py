@@ -169,12 +169,18 @@ def plot_training_curves(log_history: list[dict] | None, path: str | Path, title
 
 
 def plot_attention(
-    tokens: list[str], weights: list[float] | np.ndarray, path: str | Path, title: str = "Attention", per_row: int = 10
+    tokens: list[str],
+    weights: list[float] | np.ndarray,
+    path: str | Path,
+    title: str = "Attention",
+    per_row: int = 10,
+    signed: bool = False,
+    score_name: str = "Attention weight",
 ) -> Path:
     """
-    Draw one text's tokens in reading order, `per_row` to a row, each cell coloured by its attention weight. The
-    colours span the text's own range of weights (lowest to highest), so that the words that mattered stand out
-    even where the weights are nearly even.
+    Draw one text's tokens in reading order, `per_row` to a row, each cell coloured by its attention weight (or any
+    other score per token). Unsigned weights' colours span the text's own range (lowest to highest), so that the
+    words that mattered stand out even where the weights are nearly even; signed scores are centred at 0.
 
     Args:
         tokens: the tokens as the tokenizer produced them.
@@ -182,6 +188,9 @@ def plot_attention(
         path: the PNG to write.
         title: shown above the grid (for example the predicted label).
         per_row: tokens per row of the grid.
+        signed: scores of either sign (attributions): a diverging colour map centred at 0, red for positive, blue
+            for negative, instead of white to red from 0.
+        score_name: the colour bar's label.
     """
     weights = np.asarray(weights, dtype=np.float64)
     if len(tokens) != len(weights):
@@ -194,15 +203,22 @@ def plot_attention(
 
     figure = Figure(figsize=(min(1.3 * per_row + 2.5, 16), 0.55 * rows + 2.0), layout="constrained")
     axes = figure.subplots()
-    vmin, vmax = (float(np.nanmin(weights)), float(np.nanmax(weights))) if len(weights) else (0.0, 1.0)
-    if vmax - vmin < 1e-12:  # all equal: one colour, the middle of the scale
-        vmin, vmax = vmin - 0.5, vmax + 0.5
-    image = axes.imshow(grid, cmap="Reds", vmin=vmin, vmax=vmax, aspect="auto")
-    for index, (token, weight) in enumerate(zip(tokens, weights)):
+    if signed:  # symmetric around 0: the sign is the colour, the size its depth
+        vmax = float(np.nanmax(np.abs(weights))) if len(weights) and np.nanmax(np.abs(weights)) > 0 else 1.0
+        cmap, vmin = "RdBu_r", -vmax
+        strengths = np.abs(weights) / vmax
+    else:
+        vmin, vmax = (float(np.nanmin(weights)), float(np.nanmax(weights))) if len(weights) else (0.0, 1.0)
+        if vmax - vmin < 1e-12:  # all equal: one colour, the middle of the scale
+            vmin, vmax = vmin - 0.5, vmax + 0.5
+        cmap = "Reds"
+        strengths = (weights - vmin) / (vmax - vmin)
+    image = axes.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    for index, (token, strength) in enumerate(zip(tokens, strengths)):
         row, column = divmod(index, per_row)
         shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in token)
         shown = shown if len(shown) <= 14 else shown[:13] + "…"
-        color = "white" if weight > vmin + 0.6 * (vmax - vmin) else "black"
+        color = "white" if strength > 0.6 else "black"  # legible on the darker cells
         # parse_math=False: a `$` in a text is a dollar sign, not the start of a formula.
         axes.text(
             column, row, shown, ha="center", va="center", fontsize=8, color=color, parse_math=False, in_layout=False
@@ -214,7 +230,7 @@ def plot_attention(
     axes.set_title(title, parse_math=False)
     # At most about 4 inches long, and at the top: a long text makes a tall figure.
     shrink = min(0.9, 4.0 / (0.55 * rows + 1.0))
-    figure.colorbar(image, ax=axes, label="Attention weight", shrink=shrink, anchor=(0.0, 1.0))
+    figure.colorbar(image, ax=axes, label=score_name, shrink=shrink, anchor=(0.0, 1.0))
     with warnings.catch_warnings():
         # Scripts the default font lacks (CJK, emoji) are drawn as boxes; the warning per glyph adds nothing.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
