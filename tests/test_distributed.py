@@ -41,7 +41,7 @@ def train(output_dir, data_dir, extra, processes: int) -> dict:
     "name, extra",
     [
         ("lstm", ["--model_type", "lstm", "--config_overrides", "embedding_dim=16,hidden_size=16,dropout=0"]),
-        ("bert", ["--model_type", "bert", "--learning_rate", "1e-3"]),
+        pytest.param("bert", ["--model_type", "bert", "--learning_rate", "1e-3"], marks=pytest.mark.slow),
     ],
 )
 def test_two_processes_match_one(tmp_path, toy_data_dir, tiny_transformer_dir, name, extra):

@@ -170,7 +170,7 @@ def kill_when_checkpoint_appears(command, env, output_dir, step: int) -> None:
     process.wait()
 
 
-@pytest.mark.parametrize("kind", ["attn_bilstm", "bert"])
+@pytest.mark.parametrize("kind", ["attn_bilstm", pytest.param("bert", marks=pytest.mark.slow)])
 def test_killed_run_resumes_to_the_same_result(run_script, tmp_path, toy_data_dir, tiny_transformer_dir, kind):
     model = (
         ["--model_type", "attn_bilstm", "--config_overrides", TINY_RNN_OVERRIDES]

@@ -136,6 +136,7 @@ def test_search_resumes_after_a_kill_and_writes_every_output(run_script, tmp_pat
     assert config["embedding_dim"] == 16  # the run's own --config_overrides kept beside the searched ones
 
 
+@pytest.mark.slow  # two searches of six trials each
 def test_two_processes_share_one_study(tmp_path, toy_data_dir, space_file):
     storage = tmp_path / "journal.log"
     processes = [

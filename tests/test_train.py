@@ -138,6 +138,7 @@ def test_a_json_file_of_arguments_gets_the_same_defaults_as_flags(run_script, tm
     assert (recorded["eval_strategy"], recorded["metric_for_best_model"]) == ("epoch", "f1_macro")
 
 
+@pytest.mark.slow  # about a minute: 3,000 real tweets, 4 epochs
 def test_attn_bilstm_learns_real_tweets(run_script, tmp_path):
     """A short real run on the bundled tweet_sentiment data must clearly beat the majority class."""
     output_dir = tmp_path / "attn"
