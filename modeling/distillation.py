@@ -33,10 +33,10 @@ from transformers import (
 )
 from transformers.utils import cached_file
 
-from .data import encode_texts, saved_truncation, tokenize_splits
+from .data import encode_texts, tokenize_splits
 from .data.augmentation import augment_texts
 from .errors import UserInputError
-from .inference import load_model_folder
+from .inference import config_cut, load_model_folder
 from .run_folder import PREDICTIONS_FILE, RESULTS_FILE
 from .training.distillation import NO_LABEL, TEACHER_LOGITS
 
@@ -76,15 +76,11 @@ class Teacher:
     @property
     def max_length(self) -> int:
         """The teacher's own cut: its tokenizer's model_max_length, never more positions than the model has."""
-        limits = [getattr(self.config, "max_position_embeddings", None)]
-        if self.tokenizer.model_max_length < 1_000_000:  # "no limit" is a huge number
-            limits.append(self.tokenizer.model_max_length)
-        limits = [limit for limit in limits if limit]
-        return min(limits) if limits else 512
+        return config_cut(self.config, self.tokenizer)[0]
 
     @property
     def truncation(self) -> str:
-        return saved_truncation(self.config)
+        return config_cut(self.config, self.tokenizer)[1]
 
     @property
     def precision(self) -> str:

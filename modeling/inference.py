@@ -112,8 +112,13 @@ def saved_cut(
     but never more positions than the model has. A tokenizer that records no length (or a huge one) falls back to
     the model's positions, then to 512.
     """
-    positions = getattr(model.config, "max_position_embeddings", None)
-    truncation = saved_truncation(model.config)
+    return config_cut(model.config, tokenizer, requested)
+
+
+def config_cut(config, tokenizer: PreTrainedTokenizerBase, requested: int | None = None) -> tuple[int, str]:
+    """`saved_cut` from a model's config alone (a distillation teacher is read before its weights are loaded)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    truncation = saved_truncation(config)
     if requested is not None:
         if positions is not None and requested > positions:
             raise UserInputError(f"--max_length {requested} exceeds the model's {positions} positions")
