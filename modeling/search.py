@@ -30,7 +30,6 @@ import torch
 import yaml
 from datasets import Dataset, DatasetDict
 from transformers import (
-    AutoTokenizer,
     DataCollatorWithPadding,
     EarlyStoppingCallback,
     PretrainedConfig,
@@ -44,12 +43,13 @@ from transformers.trainer_pt_utils import LabelSmoother
 from transformers.trainer_utils import IntervalStrategy, SchedulerType
 
 from .arguments import DataArguments, ModelArguments
-from .data import load_data_config, load_splits, override_columns, tokenize_splits, train_word_tokenizer
-from .data.word_vectors import read_glove_vectors, tfidf_token_weights
+from .builders import GloveRows, build_model, build_tokenizer, read_glove_rows
+from .data import load_data_config, load_splits, override_columns, tokenize_splits
+from .data.word_vectors import tfidf_token_weights
 from .errors import UserInputError
 from .metrics import build_compute_metrics
-from .registry import ModelSpec, create_model
-from .training import TextClassificationTrainer, apply_finetune_strategy, class_weighted_loss
+from .registry import ModelSpec
+from .training import TextClassificationTrainer, class_weighted_loss
 
 logger = logging.getLogger(__name__)
 
@@ -531,7 +531,7 @@ class TrialData:
     tokenizer: PreTrainedTokenizerBase
     tokenized: DatasetDict
     token_weights: torch.Tensor | None = None
-    glove: tuple[torch.Tensor, torch.Tensor] | None = None  # (vectors, found rows)
+    glove: GloveRows | None = None
 
 
 class TrialBuilder:
@@ -568,29 +568,15 @@ class TrialBuilder:
         """The tokenizer and tokenised splits for `vocab_size` (default: --vocab_size), built once each."""
         vocab_size = vocab_size or self.model_args.vocab_size
         if vocab_size not in self._data:
-            tokenizer = self._tokenizer(vocab_size)
+            tokenizer = build_tokenizer(
+                self.model_args, self.checkpoint, self.raw["train"], self.max_length, vocab_size
+            )
             tokenized = tokenize_splits(self.raw, tokenizer, self.max_length, self.truncation)
             weights = None
             if self.model_args.tfidf_weighting:
                 weights = tfidf_token_weights(tokenized["train"]["input_ids"], len(tokenizer))
             self._data[vocab_size] = TrialData(tokenizer, tokenized, weights)
         return self._data[vocab_size]
-
-    def _tokenizer(self, vocab_size: int) -> PreTrainedTokenizerBase:
-        # As train.py's build_tokenizer: the pretrained tokenizer, or a word-level one trained on the training texts.
-        name = self.model_args.tokenizer_name or self.checkpoint
-        if name is not None:
-            tokenizer = AutoTokenizer.from_pretrained(name)
-            if self.checkpoint is None:
-                tokenizer.padding_side = "right"
-            return tokenizer
-        return train_word_tokenizer(
-            (batch["text"] for batch in self.raw["train"].iter(batch_size=1000)),
-            vocab_size=vocab_size,
-            min_frequency=self.model_args.min_frequency,
-            clean_markup=self.model_args.clean_markup,
-            model_max_length=self.max_length,
-        )
 
     def model_init(self, trial=None) -> PreTrainedModel:
         """A fresh model for `trial` (the Trainer calls it before each trial, and once without one when created)."""
@@ -601,33 +587,19 @@ class TrialBuilder:
             self.trainer.eval_dataset = data.tokenized["validation"]
             self.trainer.processing_class = data.tokenizer
             self.trainer.data_collator = self.collator(data.tokenizer)
-        model = create_model(
+        if self.model_args.glove_path and data.glove is None:  # the file is read once per vocabulary
+            dim = self.spec.config_class(**{**self.model_args.overrides, **config_settings}).embedding_dim
+            data.glove = read_glove_rows(self.model_args.glove_path, data.tokenizer, dim)
+        return build_model(
             self.spec,
+            self.model_args,
             self.label_names,
             checkpoint=self.checkpoint,
             tokenizer=data.tokenizer,
-            config_overrides={**self.model_args.overrides, **config_settings},
-            use_token_weights=self.model_args.tfidf_weighting,
-            freeze_embeddings=self.model_args.freeze_embeddings,
-        )
-        model.config.text_truncation = self.truncation
-        if self.model_args.glove_path:
-            if data.glove is None:  # read the file once per vocabulary; NaN marks the words it lacks
-                initial = torch.full_like(model.get_input_embeddings().weight, float("nan"))
-                vectors, _ = read_glove_vectors(self.model_args.glove_path, data.tokenizer.get_vocab(), initial)
-                data.glove = (vectors, ~vectors.isnan().any(dim=1))
-            vectors, found = data.glove
-            model.load_pretrained_embeddings(
-                torch.where(found[:, None], vectors, model.get_input_embeddings().weight.detach())
-            )
-        if data.token_weights is not None:
-            model.set_token_weights(data.token_weights)
-        return apply_finetune_strategy(
-            model,
-            self.model_args.finetune_strategy,
-            self.model_args.unfreeze_top_k,
-            self.model_args.lora_r,
-            self.model_args.lora_alpha,
+            truncation=self.truncation,
+            config_settings=config_settings,
+            token_weights=data.token_weights,
+            glove=data.glove,
         )
 
     def hp_space(self, trial) -> dict:

@@ -26,9 +26,8 @@ import logging
 from pathlib import Path
 
 import transformers
-from datasets import Dataset, DatasetDict
+from datasets import DatasetDict
 from transformers import (
-    AutoTokenizer,
     DataCollatorWithPadding,
     EarlyStoppingCallback,
     PreTrainedModel,
@@ -38,6 +37,7 @@ from transformers import (
 )
 
 from modeling.arguments import DataArguments, ModelArguments, parse_args
+from modeling.builders import build_model, build_tokenizer
 from modeling.data import (
     DataConfig,
     check_training_classes,
@@ -47,9 +47,8 @@ from modeling.data import (
     override_columns,
     saved_truncation,
     tokenize_splits,
-    train_word_tokenizer,
 )
-from modeling.data.word_vectors import read_glove_vectors, tfidf_token_weights
+from modeling.data.word_vectors import tfidf_token_weights
 from modeling.distillation import prepare_distillation
 from modeling.errors import UserInputError, cli_entry_point
 from modeling.files import atomic_write_text
@@ -57,7 +56,7 @@ from modeling.hub import check_repo_id, push_to_hub
 from modeling.inference import check_model_labels, load_model_folder
 from modeling.metrics import build_compute_metrics
 from modeling.problem_types import DEFAULT_THRESHOLD, MULTI_LABEL, SINGLE_LABEL, saved_threshold
-from modeling.registry import MODEL_SPECS, ModelSpec, check_pretrained_source, create_model, load_pretrained
+from modeling.registry import MODEL_SPECS, ModelSpec, check_pretrained_source
 from modeling.reporting import (
     dataset_card_arguments,
     format_summary,
@@ -80,7 +79,6 @@ from modeling.training import (
     DistillationCollator,
     DistillationTrainer,
     TextClassificationTrainer,
-    apply_finetune_strategy,
     class_weighted_loss,
     count_parameters,
     merge_lora_into_trainer,
@@ -92,30 +90,6 @@ logger = logging.getLogger("train")
 def absolute_if_local(name: str | None) -> str | None:
     """`name` as an absolute path when it is a local file or folder; a Hub id (or None) as it is."""
     return str(Path(name).resolve()) if name is not None and Path(name).exists() else name
-
-
-def build_tokenizer(
-    model_args: ModelArguments, checkpoint: str | None, train: Dataset, max_length: int
-) -> PreTrainedTokenizerBase:
-    """
-    The pretrained tokenizer, or a word-level one trained on the training texts. Every process trains its own
-    (the same texts give the same vocabulary), so nothing is written into output_dir before training starts.
-    """
-    name = model_args.tokenizer_name or checkpoint
-    if name is not None:
-        flag = "--tokenizer_name" if model_args.tokenizer_name else "--model_name_or_path"
-        tokenizer = load_pretrained(lambda: AutoTokenizer.from_pretrained(name), name, flag)
-        tokenizer.model_max_length = max_length  # saved with it: inference cuts at the length trained with
-        if checkpoint is None:  # a recurrent model: it reads each text's tokens from the left of its row
-            tokenizer.padding_side = "right"
-        return tokenizer
-    return train_word_tokenizer(
-        (batch["text"] for batch in train.iter(batch_size=1000)),
-        vocab_size=model_args.vocab_size,
-        min_frequency=model_args.min_frequency,
-        clean_markup=model_args.clean_markup,
-        model_max_length=max_length,
-    )
 
 
 def check_problem_type(
@@ -266,30 +240,19 @@ def main() -> None:
 
     # 2. Model.
     if trained is None:
-        model = create_model(
+        token_weights = None
+        if model_args.tfidf_weighting:
+            token_weights = tfidf_token_weights(tokenized["train"]["input_ids"], len(tokenizer))
+        model = build_model(
             spec,
+            model_args,
             label_names,
             checkpoint=checkpoint,
             tokenizer=tokenizer,
-            config_overrides=model_args.overrides,
+            truncation=truncation,
             problem_type=problem_type,
-            use_token_weights=model_args.tfidf_weighting,
-            freeze_embeddings=model_args.freeze_embeddings,
-            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
-        )
-        model.config.text_truncation = truncation  # saved with the model: predict and evaluate cut alike
-        if problem_type == MULTI_LABEL:
-            model.config.multi_label_threshold = threshold
-        if model_args.glove_path:
-            vectors, found = read_glove_vectors(
-                model_args.glove_path, tokenizer.get_vocab(), model.get_input_embeddings().weight
-            )
-            model.load_pretrained_embeddings(vectors)
-            logger.info("GloVe: %d of %d vocabulary words found in %s", found, len(tokenizer), model_args.glove_path)
-        if model_args.tfidf_weighting:
-            model.set_token_weights(tfidf_token_weights(tokenized["train"]["input_ids"], model.config.vocab_size))
-        model = apply_finetune_strategy(
-            model, model_args.finetune_strategy, model_args.unfreeze_top_k, model_args.lora_r, model_args.lora_alpha
+            threshold=threshold,
+            token_weights=token_weights,
         )
     trainable_params, total_params = count_parameters(model)
     logger.info("parameters: %s trainable of %s", f"{trainable_params:,}", f"{total_params:,}")

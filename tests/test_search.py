@@ -11,6 +11,7 @@ import time
 
 import optuna
 import pytest
+import torch
 from conftest import REPO, TINY_RNN_OVERRIDES
 
 from modeling.arguments import parse_args
@@ -303,3 +304,31 @@ def test_failed_trials_run_again_once():
         ({"learning_rate": 1e-3}, 0)
     ]
     assert requeue_interrupted_trials(study) == []  # once only
+
+
+def test_trials_build_their_models_as_train_py_and_read_glove_once(tmp_path, toy_data_dir, monkeypatch):
+    import modeling.builders
+    from modeling.search import TrialBuilder, load_search_data
+
+    glove = tmp_path / "vectors.txt"
+    glove.write_text("good " + " ".join(["0.5"] * 16) + "\n")
+    model_args, data_args, training_args, _ = parse_args(
+        argv=[
+            "--model_type", "attn_bilstm", "--dataset", "tweet_sentiment", "--data_dir", str(toy_data_dir),
+            "--config_overrides", TINY_RNN_OVERRIDES, "--glove_path", str(glove), "--tfidf_weighting",
+            "--output_dir", str(tmp_path / "out"),
+        ]
+    )  # fmt: skip
+    reads = []
+    read = modeling.builders.read_glove_vectors
+    monkeypatch.setattr(modeling.builders, "read_glove_vectors", lambda *a: reads.append(a[0]) or read(*a))
+    raw, max_length, truncation = load_search_data(data_args, training_args.seed)
+    builder = TrialBuilder(model_args, data_args, training_args, {}, raw, None, max_length, truncation)
+    first, second = builder.model_init(), builder.model_init()
+    assert reads == [str(glove)]  # one read for both models
+    good = builder.data().tokenizer.convert_tokens_to_ids("good")
+    for model in (first, second):
+        torch.testing.assert_close(model.get_input_embeddings().weight[good], torch.full((16,), 0.5))
+        assert model.config.text_truncation == truncation and model.config.use_token_weights
+    unknown = builder.data().tokenizer.convert_tokens_to_ids("the")  # not in the file: each model's own start
+    assert not torch.equal(first.get_input_embeddings().weight[unknown], second.get_input_embeddings().weight[unknown])
