@@ -15,7 +15,14 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import SchedulerType
 
-from .data import DEFAULT_VOCAB_SIZE, TRUNCATION_STRATEGIES, available_datasets, load_data_config
+from .data import (
+    DEFAULT_VOCAB_SIZE,
+    TRUNCATION_STRATEGIES,
+    DataConfig,
+    available_datasets,
+    load_data_config,
+    override_columns,
+)
 from .errors import UserInputError
 from .metrics import METRIC_NAMES
 from .problem_types import BEST_METRIC, DEFAULT_THRESHOLD, SINGLE_LABEL, greater_is_better
@@ -231,6 +238,19 @@ class DataArguments:
             raise UserInputError(
                 f"--early_stopping_patience must be 0 (off) or positive, got {self.early_stopping_patience}"
             )
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dataset (required), --data_dir, --text_column and --label_column, with train.py's help, for the scripts that
+    read a dataset beside a model or a tokenizer (evaluate_model.py, inspect_data.py)."""
+    for name in ("dataset", "data_dir", "text_column", "label_column"):
+        help_text = DataArguments.__dataclass_fields__[name].metadata["help"]
+        parser.add_argument(f"--{name}", required=name == "dataset", default=None, help=help_text)
+
+
+def data_config_of(args: argparse.Namespace) -> DataConfig:
+    """The data config that `add_data_arguments`' flags name, with its columns replaced as they say."""
+    return override_columns(load_data_config(args.dataset), args.text_column, args.label_column)
 
 
 def _check_positive(values: dict) -> None:

@@ -27,13 +27,11 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
 import modeling  # noqa: F401  (registers the recurrent architectures with the Auto classes)
+from modeling.arguments import add_data_arguments, data_config_of
 from modeling.data import (
     SPLITS,
-    available_datasets,
     label_names_of,
-    load_data_config,
     load_splits,
-    override_columns,
     tokenize_splits,
 )
 from modeling.errors import UserInputError, cli_entry_point
@@ -51,18 +49,7 @@ logger = logging.getLogger("evaluate")
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="A saved model folder (the --output_dir of scripts/train.py).")
-    parser.add_argument(
-        "--dataset",
-        required=True,
-        help=f"A data config name ({', '.join(available_datasets())}) or the path of a YAML config.",
-    )
-    parser.add_argument("--data_dir", default=None, help="Read the dataset's files from this folder instead.")
-    parser.add_argument(
-        "--text_column",
-        default=None,
-        help="The column(s) holding the text, comma-separated, in place of the config's.",
-    )
-    parser.add_argument("--label_column", default=None, help="The column holding the label, in place of the config's.")
+    add_data_arguments(parser)
     parser.add_argument(
         "--multi_label_threshold",
         type=float,
@@ -163,7 +150,7 @@ def main() -> dict:
     args = parse_args()
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     device = resolve_device(args.device)
-    data_config = override_columns(load_data_config(args.dataset), args.text_column, args.label_column)
+    data_config = data_config_of(args)
     problem_type = data_config.problem_type
     model, tokenizer = load_for_backend(args.model, args.backend, device)
     device = getattr(model, "device", device)  # an ONNX backend runs on the CPU

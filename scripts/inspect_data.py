@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from modeling.data import available_datasets, label_names_of, load_data_config, load_splits
+from modeling.arguments import add_data_arguments, data_config_of
+from modeling.data import label_names_of, load_splits
 from modeling.data.tokenization import DEFAULT_VOCAB_SIZE, train_word_tokenizer
 from modeling.errors import UserInputError, cli_entry_point
 from modeling.problem_types import MULTI_LABEL, REGRESSION
@@ -34,12 +35,7 @@ COVERAGE = 95  # the percentile whose length is suggested as max_length
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--dataset",
-        required=True,
-        help=f"A data config name ({', '.join(available_datasets())}) or the path of a YAML config.",
-    )
-    parser.add_argument("--data_dir", default=None, help="Read the dataset's files from this folder instead.")
+    add_data_arguments(parser)
     parser.add_argument(
         "--tokenizer",
         default=None,
@@ -149,7 +145,7 @@ def format_tables(stats: dict) -> str:
 def main() -> dict:
     args = parse_args()
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.WARNING)
-    config = load_data_config(args.dataset)
+    config = data_config_of(args)
     data = load_splits(config, args.data_dir, seed=args.seed)
     # Regression data has no classes to count; a multi-label text counts once for each of its labels.
     label_names = label_names_of(data["train"], config) if config.problem_type != REGRESSION else []

@@ -115,3 +115,19 @@ def test_unknown_tokenizer_is_a_one_line_error(toy_data_dir, tmp_path, run_scrip
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
     assert "cannot load tokenizer" in error and len(error.splitlines()) == 1
+
+
+def test_other_columns_are_read_as_the_flags_say(tmp_path, run_script):
+    from conftest import write_jsonl_gz
+
+    for split, rows in {"train": 4, "validation": 2, "test": 2}.items():
+        write_jsonl_gz(
+            tmp_path / f"{split}.jsonl.gz",
+            [{"body": "good film", "stars": "positive", "text": "unused words here"}] * rows,
+        )
+    stats = run_script(
+        "inspect_data", "--dataset", "tweet_sentiment", "--data_dir", tmp_path, "--output_dir", tmp_path / "out",
+        "--text_column", "body", "--label_column", "stars",
+    )  # fmt: skip
+    assert stats["class_counts"]["train"] == {"negative": 0, "neutral": 0, "positive": 4}
+    assert stats["lengths"]["train"]["max"] == 2  # "good film", not the text column's three words
