@@ -1,4 +1,5 @@
-"""Latency of a model's forward pass, measured one way by scripts/evaluate.py and every program the benchmark compares.
+"""Latency of a model's forward pass, measured one way by scripts/evaluate_model.py and every program the benchmark
+compares.
 
 Inputs are prepared (tokenised, padded) before timing, untimed warm-up passes run first, and each timed pass is
 timed on its own. Only torch is imported, so a measured program pays for nothing else.

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Evaluate a saved model folder on any dataset config and split, with the reports of a training run and timings.
 
-    python scripts/evaluate.py --model outputs/attn_bilstm-tweet_sentiment --dataset tweet_sentiment
-    python scripts/evaluate.py --model outputs/bert-imdb --dataset imdb --split validation --max_samples 2000
+    python scripts/evaluate_model.py --model outputs/attn_bilstm-tweet_sentiment --dataset tweet_sentiment
+    python scripts/evaluate_model.py --model outputs/bert-imdb --dataset imdb --split validation --max_samples 2000
 
 Writes into --output_dir (default MODEL/eval-<dataset>-<split>): metrics.json (accuracy, macro and weighted
 precision/recall/F1, per-class figures, confusion matrix, loss, latency at batch 1 and batched, throughput,

@@ -1,5 +1,5 @@
-"""scripts/evaluate.py and scripts/predict.py on a model trained by scripts/train.py, an untrained LSTM and a tiny
-random BERT."""
+"""scripts/evaluate_model.py and scripts/predict.py on a model trained by scripts/train.py, an untrained LSTM and a
+tiny random BERT."""
 
 import csv
 import io
@@ -98,7 +98,7 @@ def assert_valid_result(result: dict, text: str):
     assert result["confidence"] == pytest.approx(max(probabilities))
 
 
-# evaluate.py
+# evaluate_model.py
 
 
 def test_evaluate_writes_metrics_and_reports(attn_model, toy_data_dir):

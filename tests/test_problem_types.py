@@ -152,7 +152,7 @@ def test_multi_label_trains_predicts_and_evaluates(run_script, tmp_path, multi_l
     card = (output_dir / "README.md").read_text()
     assert "Multi-label text classifier" in card and "exact_match" in card and "torch.sigmoid" in card
 
-    # predict.py: the labels at or above the threshold, with their probabilities; evaluate.py: the same metrics.
+    # predict.py: the labels at or above the threshold, with their probabilities; evaluate_model.py: the same metrics.
     predict = ["predict", "--model", output_dir, "--json", "vote senate goal", "--multi_label_threshold"]
     [low] = run_script(*predict, "0.01")
     assert set(low["labels"]) == set(TOPICS) == set(low["probabilities"])  # every label passes 0.01

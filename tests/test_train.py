@@ -46,7 +46,7 @@ def test_train_saves_a_loadable_model_and_results(run_script, tmp_path, toy_data
     assert model.config.model_type == model_type
     assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
     assert model.config.vocab_size == len(tokenizer)
-    assert model.config.text_truncation == "head_tail"  # the default, kept for predict.py and evaluate.py
+    assert model.config.text_truncation == "head_tail"  # the default, kept for predict.py and evaluate_model.py
     with torch.no_grad():
         logits = model(**tokenizer(["good great love", "bad awful"], padding=True, return_tensors="pt")).logits
     assert logits.shape == (2, 3)
